@@ -1,0 +1,70 @@
+"""The ``rnnkit`` command: one module per subcommand.
+
+Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
+imported only when their command is used, so ``rnnkit --help`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rnnkit import __version__
+
+# name -> (module under rnnkit.cli, one-line help). Keep in the order `rnnkit --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "train a small character LSTM on an embedded corpus and sample from it"),
+}
+
+
+class UsageError(ValueError):
+    """A command-line argument is wrong; printed as one sentence with exit status 2."""
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent neural networks: train, sample, explain, benchmark.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items())
+        + "\n\nRun `rnnkit COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    parser.add_argument("command", nargs="?", help="one of: " + ", ".join(COMMANDS))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rnnkit`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not argv or argv[0].startswith("-"):
+        top.parse_args(argv)  # handles --help / --version and exits
+        top.print_help()
+        return 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(
+            f"rnnkit: unknown command {name!r}; expected one of: {', '.join(COMMANDS)}.",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(f"rnnkit.cli.{COMMANDS[name][0]}")
+    parser = argparse.ArgumentParser(prog=f"rnnkit {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"rnnkit {name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rnnkit {name}: interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
