@@ -1,0 +1,1 @@
+"""Turning files into tensors and vocabularies: readers, vocabularies, batching, datasets."""
