@@ -1,0 +1,33 @@
+"""``rnnkit train TASK``: fit a model for one task (see :mod:`rnnkit.tasks`).
+
+Options are the task's run configuration: ``--config FILE`` (TOML or JSON), then
+``--section.key value`` overrides; a bare ``--key`` works when only one section has that key
+(``--max-steps 100`` is ``--train.max_steps 100``). ``--resume RUN`` continues a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnkit.tasks import TASKS, get_task, resolve_option_aliases
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Only the task name here; the task adds its own options (see :func:`run`)."""
+    parser.add_argument("task", choices=list(TASKS), help="what to train")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="the task's options")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse the task's options and train."""
+    task = get_task(args.task)
+    parser = argparse.ArgumentParser(prog=f"rnnkit train {args.task}", description=task.HELP)
+    task.add_train_arguments(parser)
+    options = resolve_option_aliases(args.options, task.RunConfig)
+    task_args = parser.parse_args(options)
+    return int(task.train(task_args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(argparse.Namespace(task=sys.argv[1], options=sys.argv[2:])))

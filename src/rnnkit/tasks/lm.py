@@ -1,0 +1,373 @@
+"""The language-model task: `rnnkit train lm`, and what `demo`, `sample`, `predict` and `eval`
+do with a language-model run.
+
+The corpus becomes one token stream; its last ``valid_fraction`` is held out. Training runs
+truncated BPTT over contiguous rows (:class:`rnnkit.data.batching.StreamBatches`), the state
+carried and detached between chunks by the trainer. Character level keeps every character
+(no special tokens); word level splits on whitespace and ends every line with ``<eos>``, with
+words below ``min_freq`` or beyond ``max_vocab`` mapped to ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from rnnkit.config import TrainConfig, add_config_arguments, config_from_args
+from rnnkit.data.batching import StreamBatches
+from rnnkit.data.text import read_text
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.models import LanguageModel
+from rnnkit.train import Trainer, TrainSummary
+
+__all__ = [
+    "HELP",
+    "LMData",
+    "LMModel",
+    "RunConfig",
+    "encode_corpus",
+    "fit_language_model",
+    "sample_text",
+]
+
+HELP = "language model over a text corpus (char or word level), truncated BPTT"
+
+
+@dataclass
+class LMData:
+    """Where the corpus comes from and how it is cut into batches."""
+
+    text: str = ""  # UTF-8 corpus file to train on
+    level: Literal["char", "word"] = "char"  # char: every character a token; word: whitespace
+    valid_fraction: float = 0.05  # the last part of the corpus, held out for validation
+    batch_size: int = 32  # B: parallel rows of the token stream
+    bptt: int = 100  # T: steps per chunk (truncation length of backpropagation through time)
+    max_vocab: int = 0  # word level: keep the most frequent words only (0 = keep all)
+    min_freq: int = 1  # word level: rarer words become <unk>
+
+
+@dataclass
+class LMModel:
+    """The network: embedding → stacked recurrent layers → linear decoder."""
+
+    embedding_dim: int = 64  # D: size of each token's embedding
+    hidden_size: int = 256  # H: units per recurrent layer
+    num_layers: int = 2  # stacked recurrent layers
+    cell: Literal["rnn", "lstm", "peephole_lstm", "gru"] = "lstm"  # recurrent cell
+    nonlinearity: Literal["tanh", "relu"] = "tanh"  # for cell = rnn
+    dropout: float = 0.1  # on embeddings, between layers and before the decoder
+    tie_weights: bool = False  # share embedding and decoder weights (embedding_dim == hidden_size)
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(lr=2e-3, clip_norm=1.0, max_epochs=10, log_every=10)
+
+
+@dataclass
+class RunConfig:
+    """A language-model run: data, model and training sections."""
+
+    task: str = "lm"  # the task this configuration is for (always lm here)
+    out: str = ""  # run directory (default: runs/lm-YYYYmmdd-HHMMSS)
+    data: LMData = field(default_factory=LMData)
+    model: LMModel = field(default_factory=LMModel)
+    train: TrainConfig = field(default_factory=_default_train)
+
+    def __post_init__(self) -> None:
+        if self.task != "lm":
+            raise ValueError(
+                f"Option `task` must be 'lm' for a language-model run, got {self.task!r}."
+            )
+        if not 0.0 < self.data.valid_fraction < 0.5:
+            raise ValueError(
+                "Option `data.valid_fraction` expects a float in (0, 0.5), got "
+                f"{self.data.valid_fraction!r}."
+            )
+
+
+def encode_corpus(text: str, data: LMData) -> tuple[Vocabulary, np.ndarray]:
+    """Build the vocabulary of ``text`` and return it with the token stream.
+
+    Raises:
+        ValueError: the text is empty, or has fewer than two tokens.
+    """
+    if not text:
+        raise ValueError("The corpus is empty: a language model needs text to learn from.")
+    if data.level == "char":
+        vocab = Vocabulary.build([text], level="char", specials=())
+        tokens: list[str] | str = text
+    else:
+        lines = [[*line.split(), "<eos>"] for line in text.splitlines() if line.strip()]
+        vocab = Vocabulary.build(
+            lines,
+            level="word",
+            specials=("<unk>", "<eos>"),
+            max_size=data.max_vocab or None,
+            min_freq=data.min_freq,
+        )
+        tokens = [tok for line in lines for tok in line]
+    ids = np.asarray(vocab.encode(tokens), dtype=np.int64)
+    if ids.size < 2:
+        raise ValueError(f"The corpus has {ids.size} token(s); a language model needs at least 2.")
+    return vocab, ids
+
+
+def _split(ids: np.ndarray, data: LMData) -> tuple[StreamBatches, StreamBatches]:
+    n_valid = max(2, int(len(ids) * data.valid_fraction))
+    train_ids, valid_ids = ids[:-n_valid], ids[-n_valid:]
+    if len(train_ids) // data.batch_size <= data.bptt:
+        raise ValueError(
+            f"The corpus is too short for batch_size={data.batch_size} and bptt={data.bptt}: "
+            f"{len(train_ids)} training tokens make rows of {len(train_ids) // data.batch_size} "
+            "tokens, fewer than bptt + 1; use a smaller --data.batch_size or --data.bptt, or a "
+            "longer text."
+        )
+    valid_batch = max(1, min(data.batch_size, len(valid_ids) // 2))
+    train = StreamBatches(
+        train_ids, data.batch_size, data.bptt, seed=0, random_offset=True, drop_last=True
+    )
+    valid = StreamBatches(valid_ids, valid_batch, data.bptt)
+    return train, valid
+
+
+def default_run_dir(prefix: str) -> Path:
+    """``runs/PREFIX-YYYYmmdd-HHMMSS`` under the current directory."""
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def fit_language_model(
+    config: RunConfig,
+    text: str,
+    *,
+    run_dir: Path,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> tuple[TrainSummary, LanguageModel, Vocabulary]:
+    """Train a language model on ``text`` as ``config`` says; checkpoints go to ``run_dir``.
+
+    Returns:
+        The training summary, the trained model (last state, eval mode) and the vocabulary.
+    """
+    vocab, ids = encode_corpus(text, config.data)
+    if resume:
+        from rnnkit.train.checkpoint import read_checkpoint
+
+        saved = read_checkpoint(run_dir).config.get("vocab")
+        if saved is not None and Vocabulary.from_dict(saved).itos != vocab.itos:
+            raise ValueError(
+                f"The corpus given to resume {str(run_dir)!r} has another vocabulary than the "
+                "run was trained with; resume with the same --data.text."
+            )
+    train_data, valid_data = _split(ids, config.data)
+    m = config.model
+    model = LanguageModel(
+        vocab_size=len(vocab),
+        embedding_dim=m.embedding_dim,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        cell=m.cell,
+        nonlinearity=m.nonlinearity,
+        dropout=m.dropout,
+        tie_weights=m.tie_weights,
+    )
+    trainer = Trainer(
+        model,
+        train_data,
+        config.train,
+        run_dir,
+        val_data=valid_data,
+        model_name="language_model",
+        vocab=vocab,
+        run_config=config,
+        resume_from=run_dir if resume else None,
+        overwrite=overwrite,
+    )
+    summary = trainer.fit()
+    model.eval()
+    return summary, model, vocab
+
+
+def prime_ids(vocab: Vocabulary, prime: str) -> list[int]:
+    """Encode a prompt, refusing characters the vocabulary cannot map.
+
+    Raises:
+        ValueError: an empty prompt, or a token outside a vocabulary without ``<unk>`` (the
+            message names the token and its position).
+    """
+    if not prime:
+        raise ValueError("Argument `prime` is empty: give at least one character or word.")
+    tokens: str | list[str] = prime if vocab.level == "char" else prime.split()
+    return vocab.encode(tokens)
+
+
+def sample_text(
+    model: LanguageModel,
+    vocab: Vocabulary,
+    prime: str,
+    length: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> str:
+    """Continue ``prime`` by ``length`` tokens and return the generated text (prime excluded)."""
+    from rnnkit.decoding import generate
+
+    ids = prime_ids(vocab, prime)
+    model.eval()
+
+    def prime_fn(tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        logits, new_state = model.run(tokens, state)
+        return logits[:, -1], new_state
+
+    out = generate(
+        model.step,
+        ids,
+        length,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        prime_fn=prime_fn,
+    )
+    return vocab.decode(out[0].tolist())
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``rnnkit train lm`` options: the run configuration plus --text, --resume, --overwrite."""
+    parser.add_argument("--text", metavar="FILE", help="corpus to train on (= --data.text)")
+    parser.add_argument(
+        "--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh in an --out that holds a run"
+    )
+    add_config_arguments(parser, RunConfig)
+
+
+def _resolve(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    base: dict[str, Any] = {}
+    if args.resume:
+        from rnnkit.train.checkpoint import read_checkpoint
+
+        saved = read_checkpoint(Path(args.resume)).config.get("run")
+        if not isinstance(saved, dict) or saved.get("task") != "lm":
+            raise ValueError(f"Run {args.resume!r} is not a language-model run; cannot resume it.")
+        base = saved
+    config = config_from_args(RunConfig, args, base=base)
+    if args.text:
+        config.data.text = args.text
+    if not config.data.text:
+        raise ValueError("Option `--text FILE` is required: the corpus to train on.")
+    run_dir = Path(args.resume) if args.resume else Path(config.out or default_run_dir("lm"))
+    config.out = str(run_dir)
+    return config, run_dir
+
+
+def train(args: argparse.Namespace) -> int:
+    """Run ``rnnkit train lm``."""
+    config, run_dir = _resolve(args)
+    text = read_text(config.data.text)
+    summary, _model, _vocab = fit_language_model(
+        config, text, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
+    )
+    print(_summary_line(summary, run_dir))
+    return 0
+
+
+def _summary_line(summary: TrainSummary, run_dir: Path) -> str:
+    val = summary.best_metric
+    val_text = (
+        ""
+        if val is None
+        else f", best validation loss {val:.4f} ({val / math.log(2):.3f} bits/token)"
+    )
+    return (
+        f"trained {summary.steps} steps in {summary.wall_time:.0f} s"
+        f"{val_text}; run directory: {run_dir}"
+    )
+
+
+def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, float]:
+    """Loss, perplexity and bits per token of the run's model on a text file."""
+    text = read_text(path)
+    vocab = run.vocab
+    tokens: str | list[str] = text
+    if vocab.level == "word":
+        tokens = [
+            tok for line in text.splitlines() if line.strip() for tok in [*line.split(), "<eos>"]
+        ]
+    ids = np.asarray(vocab.encode(tokens), dtype=np.int64)
+    if ids.size < 2:
+        raise ValueError(f"File {path!r} has fewer than 2 tokens to evaluate.")
+    bptt = int(run.config.get("run", {}).get("data", {}).get("bptt", 100))
+    batches = StreamBatches(ids, 1, bptt)
+    total, count, state = 0.0, 0, None
+    with torch.inference_mode():
+        for batch in batches:
+            _, loss, state = run.model.forward_stream(batch.inputs, state, batch.targets)
+            total += float(loss) * batch.num_tokens
+            count += batch.num_tokens
+    mean = total / count
+    return {
+        "loss": mean,
+        "perplexity": math.exp(mean),
+        "bits_per_token": mean / math.log(2),
+        "tokens": float(count),
+    }
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """``rnnkit eval`` needs nothing more for a language model."""
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """``rnnkit predict`` options for a language model: how long a continuation to write."""
+    parser.add_argument("--length", type=int, default=100, help="tokens to generate per input")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Continue each input line (greedy unless --temperature is given)."""
+    length = getattr(args, "length", 100)
+    temperature = getattr(args, "temperature", 0.0)
+    seed = getattr(args, "seed", 0)
+    return [
+        {
+            "input": line,
+            "continuation": sample_text(
+                run.model, run.vocab, line, length, temperature=temperature, seed=seed
+            ),
+        }
+        for line in lines
+    ]
+
+
+def format_prediction(prediction: dict[str, Any]) -> str:
+    """One line of ``rnnkit predict`` output for a language model."""
+    return prediction["input"] + prediction["continuation"]
+
+
+def summary_json(summary: TrainSummary) -> str:
+    """The summary as one JSON line."""
+    return json.dumps(summary.to_dict())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="rnnkit train lm", description=HELP)
+    add_train_arguments(parser)
+    sys.exit(train(parser.parse_args()))
