@@ -1,0 +1,204 @@
+"""Data-parallel training over the processes ``torchrun`` starts (``--distributed``).
+
+Every rank holds a full copy of the model, reads every batch and keeps its own contiguous
+block of rows (its *shard*). After the backward pass the gradients are summed across ranks,
+each weighted by the tokens its shard counted, so the update equals the one a single process
+would make on the whole batch::
+
+    g = sum_r n_r * g_r / sum_r n_r        (g_r: mean-loss gradient of rank r, n_r its tokens)
+
+This is exact when the model's loss is the mean over ``Batch.num_tokens`` positions (the
+language model's is). Gradients are reduced by hand rather than through
+``DistributedDataParallel`` because the trainer also calls ``forward_stream``, which DDP's
+wrapper does not see. Rank 0 alone writes checkpoints, metrics and plots. The backend is NCCL
+on CUDA and Gloo on the CPU, initialised from torchrun's environment (``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``)::
+
+    torchrun --standalone --nproc_per_node 2 -m rnnkit train lm ... --distributed true
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from rnnkit.data.batching import Batch
+
+__all__ = [
+    "DistributedContext",
+    "all_reduce_sum",
+    "broadcast_parameters",
+    "gather_tensor",
+    "init_distributed",
+    "reduce_gradients",
+    "shard_batch",
+]
+
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands: its rank among ``world_size`` and the device collectives use.
+
+    The default is a single process (rank 0 of 1), for which every helper here is a no-op.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: str = "cpu"
+
+    @property
+    def enabled(self) -> bool:
+        """More than one process takes part."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """This is rank 0, the one that writes files."""
+        return self.rank == 0
+
+
+def init_distributed(device: str = "auto") -> DistributedContext:
+    """Join the process group described by torchrun's environment variables.
+
+    Args:
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``: CUDA selects NCCL and the GPU numbered
+            ``LOCAL_RANK``; the CPU selects Gloo.
+
+    Returns:
+        The context of this process.
+
+    Raises:
+        ValueError: an environment variable torchrun sets is missing, or ``device="cuda"``
+            without CUDA.
+    """
+    missing = [name for name in _ENV if name not in os.environ]
+    if missing:
+        raise ValueError(
+            "Option `distributed` expects the environment torchrun sets up, but "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; launch with "
+            "`torchrun --standalone --nproc_per_node N ...`."
+        )
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise ValueError("Option `device` is 'cuda' but torch finds no CUDA device.")
+    rank = int(os.environ["RANK"])
+    world_size = int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", init_method="env://")
+    return DistributedContext(
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        device=f"cuda:{local_rank}" if use_cuda else "cpu",
+    )
+
+
+def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:
+    """This rank's contiguous block of rows of ``batch``.
+
+    Rows are split as evenly as possible (``torch.tensor_split``); a truncated-BPTT stream
+    must split evenly, so that row ``b`` of every chunk stays on the same rank.
+
+    Raises:
+        ValueError: fewer rows than ranks, or a stream whose rows do not divide evenly.
+
+    Example:
+        >>> b = Batch(inputs=torch.arange(12).view(4, 3), targets=torch.arange(12).view(4, 3))
+        >>> shard_batch(b, DistributedContext(rank=1, world_size=2)).inputs.tolist()
+        [[6, 7, 8], [9, 10, 11]]
+    """
+    if not ctx.enabled:
+        return batch
+    rows = batch.batch_size
+    if rows < ctx.world_size:
+        raise ValueError(
+            f"Argument `batch` expects at least one row per process ({ctx.world_size}), "
+            f"got {rows} rows."
+        )
+    if batch.stream and rows % ctx.world_size:
+        raise ValueError(
+            f"Argument `batch` is a stream chunk, whose {rows} rows must divide evenly over "
+            f"{ctx.world_size} processes."
+        )
+
+    def part(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else torch.tensor_split(t, ctx.world_size)[ctx.rank]
+
+    inputs = torch.tensor_split(batch.inputs, ctx.world_size)[ctx.rank]
+    lengths = part(batch.lengths)
+    default_tokens = batch.inputs.shape[0] * batch.inputs.shape[1]
+    if lengths is not None or batch.num_tokens == default_tokens:
+        tokens = 0  # Batch recounts from lengths or B*T
+    else:
+        tokens = max(round(batch.num_tokens * inputs.shape[0] / rows), 1)
+    return Batch(
+        inputs=inputs,
+        targets=part(batch.targets),
+        lengths=lengths,
+        stream=batch.stream,
+        num_tokens=tokens,
+    )
+
+
+def all_reduce_sum(values: list[float], ctx: DistributedContext) -> list[float]:
+    """Sum each number over all ranks (float64); a single process returns ``values``."""
+    if not ctx.enabled:
+        return list(values)
+    buffer = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+    return buffer.tolist()
+
+
+def reduce_gradients(
+    parameters: Iterable[torch.nn.Parameter], num_tokens: int, ctx: DistributedContext
+) -> int:
+    """Replace every gradient by the token-weighted mean over ranks; return the total tokens.
+
+    Parameters without a gradient on this rank take part with zeros, so every rank sends
+    buffers of the same size.
+    """
+    if not ctx.enabled:
+        return num_tokens
+    params = [p for p in parameters if p.requires_grad]
+    (total,) = all_reduce_sum([float(num_tokens)], ctx)
+    grads = [
+        p.grad if p.grad is not None else torch.zeros_like(p, memory_format=torch.contiguous_format)
+        for p in params
+    ]
+    flat = torch.cat([g.reshape(-1) for g in grads]) * (num_tokens / total)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    offset = 0
+    for p in params:
+        size = p.numel()
+        p.grad = flat[offset : offset + size].view_as(p).clone()
+        offset += size
+    return int(total)
+
+
+def broadcast_parameters(module: torch.nn.Module, ctx: DistributedContext) -> None:
+    """Copy rank 0's parameters and buffers to every rank (a fresh run starts identical)."""
+    if not ctx.enabled:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def gather_tensor(tensor: torch.Tensor, ctx: DistributedContext) -> list[torch.Tensor]:
+    """Every rank's copy of ``tensor`` (same shape everywhere), in rank order."""
+    if not ctx.enabled:
+        return [tensor]
+    local = tensor.detach().to(ctx.device).contiguous()
+    parts = [torch.empty_like(local) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, local)
+    return [p.cpu() for p in parts]
