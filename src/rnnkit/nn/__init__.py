@@ -1,0 +1,30 @@
+"""The PyTorch engine: recurrent cells and layers built from ``rnnkit.spec``.
+
+Cells know one step (``step(x_t, state) -> (y_t, new_state)``); layers own time and are
+drop-in replacements for ``torch.nn.RNN``, ``LSTM`` and ``GRU`` with extra options (peepholes,
+learned initial state, forget-gate bias, ``lengths=``) and a Jordan layer. The step functions
+both share are in :mod:`rnnkit.nn.functional`.
+
+Example:
+    >>> import torch
+    >>> from rnnkit.nn import LSTM
+    >>> output, (h_n, c_n) = LSTM(3, 4, num_layers=2)(torch.randn(5, 2, 3))
+    >>> output.shape, h_n.shape
+    (torch.Size([5, 2, 4]), torch.Size([2, 2, 4]))
+"""
+
+from rnnkit.nn.cells import GRUCell, JordanCell, LSTMCell, PeepholeLSTMCell, RNNCell
+from rnnkit.nn.layers import GRU, LSTM, RNN, JordanRNN, RecurrentLayer
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "JordanCell",
+    "JordanRNN",
+    "LSTMCell",
+    "PeepholeLSTMCell",
+    "RNNCell",
+    "RecurrentLayer",
+]
