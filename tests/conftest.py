@@ -1,4 +1,8 @@
-"""Seeds fixed for every test, so a failure reproduces."""
+"""Seeds fixed for every test, so a failure reproduces; one torch thread.
+
+The suite's tensors are tiny: a second thread buys nothing and, on a shared 2-core machine,
+can make a step fifty times slower through oversubscription.
+"""
 
 from __future__ import annotations
 
@@ -17,3 +21,4 @@ def _fixed_seeds() -> None:
     except ImportError:  # the reference engine's tests run without torch
         return
     torch.manual_seed(0)
+    torch.set_num_threads(1)

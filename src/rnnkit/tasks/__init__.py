@@ -35,6 +35,10 @@ __all__ = ["TASKS", "Run", "get_task", "load_run", "resolve_option_aliases"]
 #: task name -> module under rnnkit.tasks
 TASKS: dict[str, str] = {
     "lm": "lm",
+    "classify": "classify",
+    "tag": "tag",
+    "regress": "regress",
+    "seq2seq": "seq2seq",
 }
 
 
@@ -111,15 +115,16 @@ def resolve_option_aliases(argv: Sequence[str], cls: type) -> list[str]:
     ['--train.max_steps', '5', '--out=x', '--train.lr', '1']
     """
     import dataclasses
-    import typing
 
-    hints = typing.get_type_hints(cls)
     top = {f.name for f in dataclasses.fields(cls)}
     owners: dict[str, list[str]] = {}
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-            for sub in dataclasses.fields(tp):
+        # a section is a field whose default is itself a configuration dataclass
+        default = (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        )
+        if dataclasses.is_dataclass(default):
+            for sub in dataclasses.fields(default):
                 owners.setdefault(sub.name, []).append(f.name)
     out: list[str] = []
     for item in argv:

@@ -1,0 +1,584 @@
+"""The text-classification task: `rnnkit train classify`, and what `predict` and `eval` do with
+a classifier run.
+
+Data: a CSV, TSV or JSONL table with a text column and a label column (``--data.text_column``,
+``--data.label_column``; TSV is read without quoting, as the IMDB and rt-polarity files need).
+Texts become characters or whitespace-separated words (``--data.level``), optionally
+lower-cased, with a vocabulary ``<pad> <unk> ...`` built from the training texts (rarer tokens
+than ``min_freq`` become ``<unk>``, as do unseen tokens at prediction time). The label set is
+the sorted distinct labels of the training file and is stored in the checkpoint (the model's
+``labels``); a validation or evaluation file with another label is refused, naming the line.
+Without ``--valid`` a shuffled ``valid_fraction`` of the training rows is held out.
+
+The best checkpoint is picked by validation accuracy. ``rnnkit eval`` reports accuracy, macro
+F1, the per-class F1 and the loss.
+
+The helpers here (:class:`ExampleBatches`, :func:`evaluate_batches`, :func:`split_indices`,
+:func:`resolve_run_config`, :func:`run_config_of`) are shared by the ``tag`` and ``regress``
+tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnkit.config import TrainConfig, add_config_arguments, config_from_args, config_from_dict
+from rnnkit.data.batching import Batch, PaddedBatches
+from rnnkit.data.tables import TextTable, read_table
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.models.classifier import SequenceClassifier, classification_scores
+from rnnkit.train import Trainer, TrainSummary
+
+__all__ = [
+    "HELP",
+    "ClassifyData",
+    "ClassifyModel",
+    "ExampleBatches",
+    "RunConfig",
+    "classify_texts",
+    "evaluate_batches",
+    "fit_classifier",
+    "resolve_run_config",
+    "run_config_of",
+    "split_indices",
+    "tokenize",
+]
+
+HELP = "many-to-one text classifier from a CSV/TSV/JSONL table of texts and labels"
+
+#: Specials of the vocabularies the classify and tag tasks build.
+SPECIALS = ("<pad>", "<unk>")
+C = TypeVar("C")
+
+
+@dataclass
+class ClassifyData:
+    """Where the texts come from, how they are tokenised and batched."""
+
+    train: str = ""  # table to train on: CSV, TSV or JSONL (.gz allowed)
+    valid: str = ""  # table to validate on (empty: hold out valid_fraction of train)
+    valid_fraction: float = 0.1  # without `valid`: the share of (shuffled) rows held out
+    format: str = ""  # csv | tsv | jsonl (empty: from the file name)
+    text_column: str = "text"  # the text column's name (its 0-based index when header = false)
+    label_column: str = "label"  # the label column's name (its index when header = false)
+    header: bool = True  # the first line of a CSV/TSV names the columns
+    level: Literal["char", "word"] = "word"  # char: every character a token; word: whitespace
+    lowercase: bool = False  # lower-case texts before tokenising
+    min_freq: int = 1  # rarer tokens become <unk>
+    max_vocab: int = 0  # keep the most frequent tokens only, specials included (0 = all)
+    max_length: int = 0  # cut texts to their first max_length tokens (0 = keep all)
+    batch_size: int = 32  # B: texts per batch
+    bucket_size: int = 0  # sort by length within buckets of this many texts (0 = off)
+    seed: int = 0  # seeds the split and the batch order
+
+
+@dataclass
+class ClassifyModel:
+    """The network: embedding → recurrent layers → pooling → linear output."""
+
+    cell: Literal["rnn", "lstm", "peephole_lstm", "gru"] = "lstm"  # recurrent cell
+    embedding_dim: int = 64  # D: size of each token's embedding (set by `embeddings` if given)
+    hidden_size: int = 128  # H: units per layer and direction
+    num_layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = False  # read texts in both directions
+    dropout: float = 0.0  # on embeddings, between layers and before the output layer
+    pooling: Literal["last", "mean", "max"] = "last"  # final state, or mean/max over steps
+    binary: bool = False  # two classes: one sigmoid output instead of a 2-way softmax
+    embeddings: str = ""  # word-vector text file ("word v1 v2 ...", GloVe) to start from
+    freeze_embeddings: bool = False  # keep the embedding fixed during training
+    options: dict[str, Any] = field(default_factory=dict)  # further layer options (JSON)
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(
+        lr=2e-3, clip_norm=1.0, max_epochs=10, metric="accuracy", mode="max", log_every=10
+    )
+
+
+@dataclass
+class RunConfig:
+    """A classification run: data, model and training sections."""
+
+    task: str = "classify"  # the task this configuration is for (always classify here)
+    out: str = ""  # run directory (default: runs/classify-YYYYmmdd-HHMMSS)
+    data: ClassifyData = field(default_factory=ClassifyData)
+    model: ClassifyModel = field(default_factory=ClassifyModel)
+    train: TrainConfig = field(default_factory=_default_train)
+
+    def __post_init__(self) -> None:
+        if self.task != "classify":
+            raise ValueError(
+                f"Option `task` must be 'classify' for a classification run, got {self.task!r}."
+            )
+        check_data_section(self.data)
+
+
+def check_data_section(data: Any) -> None:
+    """Range checks shared by the data sections of the classify, tag and regress tasks.
+
+    Raises:
+        ValueError: a ``valid_fraction`` outside (0, 0.5] or a negative or zero size.
+    """
+    if not 0.0 < data.valid_fraction <= 0.5:
+        raise ValueError(
+            "Option `data.valid_fraction` expects a float in (0, 0.5], got "
+            f"{data.valid_fraction!r}."
+        )
+    if data.batch_size < 1:
+        raise ValueError(
+            f"Option `data.batch_size` expects a positive integer, got {data.batch_size}."
+        )
+    for name in ("min_freq", "max_vocab", "max_length", "bucket_size"):
+        if not hasattr(data, name):
+            continue
+        value = getattr(data, name)
+        if value < 0 or (name == "min_freq" and value < 1):
+            low = 1 if name == "min_freq" else 0
+            raise ValueError(f"Option `data.{name}` expects an integer >= {low}, got {value}.")
+
+
+# -- shared helpers --------------------------------------------------------------------------
+
+
+class ExampleBatches(PaddedBatches):
+    """:class:`~rnnkit.data.batching.PaddedBatches` whose batches count examples, not steps.
+
+    A many-to-one loss is a mean over sequences, so the trainer must weigh each batch by its
+    number of sequences (``Batch.num_tokens = B``) when it averages losses over batches;
+    otherwise long texts would count more than short ones.
+
+    Example:
+        >>> batch = next(iter(ExampleBatches([[1, 2, 3], [4]], labels=[0, 1], batch_size=2)))
+        >>> batch.num_tokens, batch.lengths.tolist()
+        (2, [3, 1])
+    """
+
+    def make_batch(self, index: Sequence[int] | np.ndarray) -> Batch:
+        """Pad the sequences ``index`` into one batch weighted by its size."""
+        batch = super().make_batch(index)
+        batch.num_tokens = batch.batch_size
+        return batch
+
+
+def split_indices(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffle ``range(count)`` with ``seed`` and hold out ``fraction`` (at least one item).
+
+    Returns:
+        ``(train, valid)`` index arrays, each sorted.
+
+    Raises:
+        ValueError: fewer than two items.
+
+    Example:
+        >>> [a.tolist() for a in split_indices(5, 0.2, seed=0)]
+        [[0, 1, 3, 4], [2]]
+    """
+    if count < 2:
+        raise ValueError(
+            f"Cannot hold out validation data from {count} example(s); give --valid FILE or more "
+            "training data."
+        )
+    order = np.random.default_rng(seed).permutation(count)
+    n_valid = min(count - 1, max(1, round(count * fraction)))
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def tokenize(text: str, level: str, lowercase: bool) -> list[str]:
+    """Split a text the way the classify and tag tasks do (characters or whitespace words).
+
+    Example:
+        >>> tokenize("Hi there", "word", True), tokenize("ab", "char", False)
+        (['hi', 'there'], ['a', 'b'])
+    """
+    if lowercase:
+        text = text.lower()
+    return list(text) if level == "char" else text.split()
+
+
+def default_run_dir(prefix: str) -> Path:
+    """``runs/PREFIX-YYYYmmdd-HHMMSS`` under the current directory."""
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def add_common_train_arguments(parser: argparse.ArgumentParser, cls: type, what: str) -> None:
+    """``--train``, ``--valid``, ``--resume``, ``--overwrite`` and the run configuration."""
+    parser.add_argument(
+        "--train", dest="train_file", metavar="FILE", help=f"{what} to train on (= --data.train)"
+    )
+    parser.add_argument(
+        "--valid", dest="valid_file", metavar="FILE", help=f"{what} to validate on (= --data.valid)"
+    )
+    parser.add_argument(
+        "--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh in an --out that holds a run"
+    )
+    add_config_arguments(parser, cls)
+
+
+def resolve_run_config(cls: type[C], args: argparse.Namespace, task: str) -> tuple[C, Path]:
+    """The run configuration and directory of ``rnnkit train TASK`` (resume included).
+
+    Raises:
+        ValueError: ``--resume`` names a run of another task, or no training file is given.
+    """
+    base: dict[str, Any] = {}
+    resume = getattr(args, "resume", None)
+    if resume:
+        from rnnkit.train.checkpoint import read_checkpoint
+
+        saved = read_checkpoint(Path(resume)).config.get("run")
+        if not isinstance(saved, dict) or saved.get("task") != task:
+            raise ValueError(f"Run {resume!r} is not a {task} run; cannot resume it.")
+        base = saved
+    config: Any = config_from_args(cls, args, base=base)
+    if getattr(args, "train_file", None):
+        config.data.train = args.train_file
+    if getattr(args, "valid_file", None):
+        config.data.valid = args.valid_file
+    if not config.data.train:
+        raise ValueError("Option `--train FILE` is required: the data to train on.")
+    run_dir = Path(resume) if resume else Path(config.out or default_run_dir(task))
+    config.out = str(run_dir)
+    return config, run_dir
+
+
+def run_config_of(run: Any, cls: type[C]) -> C:
+    """The run configuration a trained run was made with (``config.json`` → ``run``).
+
+    Raises:
+        ValueError: the run holds no run configuration of this kind.
+    """
+    saved = run.config.get("run")
+    if not isinstance(saved, dict):
+        raise ValueError(
+            f"Run {str(run.directory)!r} holds no run configuration (config.json `run`)."
+        )
+    return config_from_dict(cls, saved)
+
+
+def evaluate_batches(model: nn.Module, batches: Any) -> dict[str, tuple[float, float]]:
+    """Loss and ``model.metrics`` sums over every batch, in eval mode, without gradients.
+
+    Returns:
+        ``{"loss": (sum of loss × Batch.num_tokens, sum of num_tokens), metric: (sum,
+        count), ...}``.
+    """
+    model.eval()
+    sums: dict[str, list[float]] = {"loss": [0.0, 0.0]}
+    with torch.inference_mode():
+        for batch in batches:
+            outputs, loss = model(batch.inputs, batch.targets, batch.lengths)
+            sums["loss"][0] += float(loss) * batch.num_tokens
+            sums["loss"][1] += batch.num_tokens
+            for name, (s, c) in model.metrics(outputs, batch).items():  # type: ignore[operator]
+                pair = sums.setdefault(name, [0.0, 0.0])
+                pair[0] += s
+                pair[1] += c
+    return {name: (s, c) for name, (s, c) in sums.items()}
+
+
+def summary_line(summary: TrainSummary, run_dir: Path) -> str:
+    """What ``rnnkit train`` prints at the end: steps, time, validation scores, directory."""
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in summary.val_metrics.items())
+    return (
+        f"trained {summary.steps} steps in {summary.wall_time:.0f} s"
+        f"{'; validation: ' + shown if shown else ''}; run directory: {run_dir}"
+    )
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def _columns(data: ClassifyData) -> tuple[str | int, str | int]:
+    if data.header:
+        return data.text_column, data.label_column
+    try:
+        return int(data.text_column), int(data.label_column)
+    except ValueError:
+        raise ValueError(
+            "Options `data.text_column` and `data.label_column` must be 0-based column indices "
+            f"when header = false, got {data.text_column!r} and {data.label_column!r}."
+        ) from None
+
+
+def read_labelled(path: str, data: ClassifyData) -> TextTable:
+    """Read a table of texts and labels as the run's data section says."""
+    text_column, label_column = _columns(data)
+    return read_table(
+        path, text_column, label_column, format=data.format or None, header=data.header
+    )
+
+
+def _encode_texts(
+    texts: Sequence[str], vocab: Vocabulary, data: Any, where: str = "Argument `texts`"
+) -> list[list[int]]:
+    out = []
+    for n, text in enumerate(texts):
+        tokens = tokenize(text, vocab.level, data.lowercase)
+        if not tokens:
+            raise ValueError(f"{where} item {n} has no tokens; expected a non-empty text.")
+        out.append(vocab.encode(tokens))
+    return out
+
+
+def _max_length(data: Any) -> int | None:
+    return data.max_length or None
+
+
+def prepare_data(
+    config: RunConfig,
+) -> tuple[Vocabulary, list[str], ExampleBatches, ExampleBatches]:
+    """Read, split, tokenise and batch the training and validation tables.
+
+    Returns:
+        ``(vocab, labels, train_batches, valid_batches)``.
+
+    Raises:
+        ValueError: as :func:`rnnkit.data.tables.read_table`, a validation label not seen in
+            training (naming the line), or fewer than two classes.
+    """
+    data = config.data
+    table = read_labelled(data.train, data)
+    labels = table.classes()
+    if len(labels) < 2:
+        raise ValueError(
+            f"Table file {data.train!r} has one label ({labels[0]!r}); a classifier needs at "
+            "least two classes."
+        )
+    ids = table.class_ids(labels)
+    texts = table.texts
+    if data.valid:
+        valid_table = read_labelled(data.valid, data)
+        valid_texts, valid_ids = valid_table.texts, valid_table.class_ids(labels)
+    else:
+        train_idx, valid_idx = split_indices(len(texts), data.valid_fraction, data.seed)
+        valid_texts = [texts[i] for i in valid_idx]
+        valid_ids = [ids[i] for i in valid_idx]
+        texts = [texts[i] for i in train_idx]
+        ids = [ids[i] for i in train_idx]
+    vocab = Vocabulary.build(
+        [tokenize(t, data.level, data.lowercase) for t in texts],
+        level=data.level,
+        specials=SPECIALS,
+        max_size=data.max_vocab or None,
+        min_freq=data.min_freq,
+    )
+    common = {"batch_size": data.batch_size, "pad_id": 0, "max_length": _max_length(data)}
+    train = ExampleBatches(
+        _encode_texts(texts, vocab, data, f"Table file {data.train!r}"),
+        labels=ids,
+        shuffle=True,
+        bucket_size=data.bucket_size or None,
+        seed=data.seed,
+        **common,
+    )
+    valid = ExampleBatches(
+        _encode_texts(valid_texts, vocab, data, f"Table file {data.valid or data.train!r}"),
+        labels=valid_ids,
+        **common,
+    )
+    return vocab, labels, train, valid
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+def fit_classifier(
+    config: RunConfig, *, run_dir: Path, resume: bool = False, overwrite: bool = False
+) -> tuple[TrainSummary, SequenceClassifier, Vocabulary]:
+    """Train a text classifier as ``config`` says; checkpoints go to ``run_dir``.
+
+    Returns:
+        The training summary, the trained model (last state, eval mode) and the vocabulary.
+
+    Raises:
+        ValueError: bad data (see :func:`prepare_data`), ``binary`` with other than two
+            classes, or a word-vector file whose words do not fit.
+    """
+    vocab, labels, train_data, valid_data = prepare_data(config)
+    m = config.model
+    if m.binary and len(labels) != 2:
+        raise ValueError(
+            f"Option `model.binary` needs exactly two classes; the training data has {labels}."
+        )
+    if m.embeddings:
+        from rnnkit.models.embeddings import vector_dim
+
+        m.embedding_dim = vector_dim(m.embeddings)
+    model = SequenceClassifier(
+        len(labels),
+        vocab_size=len(vocab),
+        embedding_dim=m.embedding_dim,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        cell=m.cell,
+        bidirectional=m.bidirectional,
+        dropout=m.dropout,
+        pooling=m.pooling,
+        binary=m.binary,
+        pad_id=0,
+        freeze_embedding=m.freeze_embeddings,
+        labels=labels,
+        options=m.options,
+    )
+    if m.embeddings and not resume and model.embedding is not None:
+        from rnnkit.models.embeddings import load_embeddings
+
+        loaded = load_embeddings(model.embedding.weight, vocab, m.embeddings)
+        print(f"embeddings: {loaded}", file=sys.stderr)
+    check_resumed_vocab(run_dir, vocab, resume)
+    trainer = Trainer(
+        model,
+        train_data,
+        config.train,
+        run_dir,
+        val_data=valid_data,
+        model_name="sequence_classifier",
+        vocab=vocab,
+        run_config=config,
+        resume_from=run_dir if resume else None,
+        overwrite=overwrite,
+    )
+    summary = trainer.fit()
+    model.eval()
+    return summary, model, vocab
+
+
+def check_resumed_vocab(run_dir: Path, vocab: Vocabulary, resume: bool) -> None:
+    """When resuming, refuse data whose vocabulary differs from the one the run was trained on.
+
+    Raises:
+        ValueError: the vocabularies differ.
+    """
+    if not resume:
+        return
+    from rnnkit.train.checkpoint import read_checkpoint
+
+    saved = read_checkpoint(run_dir).config.get("vocab")
+    if saved is not None and Vocabulary.from_dict(saved).itos != vocab.itos:
+        raise ValueError(
+            f"The data given to resume {str(run_dir)!r} has another vocabulary than the run was "
+            "trained with; resume with the same --train file and data options."
+        )
+
+
+# -- using a trained run ---------------------------------------------------------------------
+
+
+def classify_texts(
+    model: SequenceClassifier, vocab: Vocabulary, texts: Sequence[str], data: ClassifyData
+) -> list[dict[str, Any]]:
+    """Classify texts with a trained model: the label, its probability and all probabilities.
+
+    Args:
+        model: the classifier.
+        vocab: its vocabulary (unseen tokens become ``<unk>``).
+        texts: the texts.
+        data: the run's data section (tokenisation and ``max_length``).
+
+    Returns:
+        One ``{"input", "label", "probability", "probabilities": {label: p}}`` per text.
+
+    Raises:
+        ValueError: no texts, or a text without tokens.
+    """
+    if not texts:
+        raise ValueError("Argument `texts` is empty: give at least one text to classify.")
+    ids = _encode_texts(texts, vocab, data)
+    batches = PaddedBatches(ids, batch_size=64, pad_id=0, max_length=_max_length(data))
+    names = model.class_names()
+    out: list[dict[str, Any]] = []
+    model.eval()
+    with torch.inference_mode():
+        for batch in batches:
+            logits, _ = model(batch.inputs, lengths=batch.lengths)
+            for row in model.probabilities(logits).tolist():
+                best = int(np.argmax(row))
+                out.append(
+                    {
+                        "input": texts[len(out)],
+                        "label": names[best],
+                        "probability": row[best],
+                        "probabilities": dict(zip(names, row, strict=True)),
+                    }
+                )
+    return out
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``rnnkit train classify`` options: the run configuration plus --train, --valid, ..."""
+    add_common_train_arguments(parser, RunConfig, "table of texts and labels")
+
+
+def train(args: argparse.Namespace) -> int:
+    """Run ``rnnkit train classify``."""
+    config, run_dir = resolve_run_config(RunConfig, args, "classify")
+    summary, _, _ = fit_classifier(
+        config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
+    )
+    print(summary_line(summary, run_dir))
+    return 0
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """``rnnkit predict`` needs nothing more for a classifier."""
+
+
+def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Classify each input line."""
+    config = run_config_of(run, RunConfig)
+    return classify_texts(run.model, run.vocab, lines, config.data)
+
+
+def format_prediction(prediction: dict[str, Any]) -> str:
+    """One line of ``rnnkit predict`` output: label, probability and the text, TAB-separated."""
+    return f"{prediction['label']}\t{prediction['probability']:.4f}\t{prediction['input']}"
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """``rnnkit eval`` needs nothing more for a classifier."""
+
+
+def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, float]:
+    """Accuracy, macro F1, loss and per-class F1 of a classifier run on a labelled table.
+
+    Raises:
+        ValueError: the table has a label the run was not trained with (naming the line).
+    """
+    config = run_config_of(run, RunConfig)
+    data = config.data
+    table = read_labelled(path, data)
+    labels = run.model.class_names()
+    ids = table.class_ids(labels)
+    batches = ExampleBatches(
+        _encode_texts(table.texts, run.vocab, data, f"Table file {path!r}"),
+        labels=ids,
+        batch_size=64,
+        pad_id=0,
+        max_length=_max_length(data),
+    )
+    sums = evaluate_batches(run.model, batches)
+    scores = classification_scores(sums)
+    result = {"accuracy": scores.pop("accuracy"), "macro_f1": scores.pop("macro_f1")}
+    result["loss"] = scores.pop("loss")
+    result.update(scores)
+    result["examples"] = float(len(ids))
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="rnnkit train classify", description=HELP)
+    add_train_arguments(parser)
+    sys.exit(train(parser.parse_args()))
