@@ -1,0 +1,266 @@
+"""Moving parameters between the engines: rnnkit.nn / torch.nn modules <-> reference dicts.
+
+Both engines use the names and layouts of ``rnnkit.spec`` (torch's own for plain cells), so a
+conversion is a copy between tensors and NumPy arrays plus the network's configuration:
+
+* :func:`to_reference` -- a cell or layer of ``rnnkit.nn``, or a ``torch.nn`` ``RNN``,
+  ``LSTM``, ``GRU``, ``RNNCell``, ``LSTMCell``, ``GRUCell`` -> a dict of float64 arrays under
+  the same names (``weight_ih_l0`` ... for layers, ``weight_ih`` ... for cells);
+* :func:`reference_network` -- the matching :class:`rnnkit.reference.Network` (layers) or
+  reference cell (cells);
+* :func:`from_reference` -- a reference dict (and its network or cell) -> an ``rnnkit.nn``
+  module, or a ``torch.nn`` one for the plain cells (``torch_module=True``).
+
+So a model trained fast can be explained slowly::
+
+    net, params = reference_network(layer), to_reference(layer)
+    fwd = net.forward(params, x.numpy())
+
+Examples:
+    >>> import torch
+    >>> lstm = torch.nn.LSTM(3, 4, num_layers=2)
+    >>> params = to_reference(lstm)
+    >>> params["weight_hh_l1"].shape, params["weight_hh_l1"].dtype
+    ((16, 4), dtype('float64'))
+    >>> back = from_reference(params, reference_network(lstm), torch_module=True)
+    >>> torch.equal(back.weight_hh_l1.float(), lstm.weight_hh_l1)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnkit import nn as rnn_nn
+from rnnkit.reference.cells import Cell, make_cell
+from rnnkit.reference.network import Network
+from rnnkit.reference.params import check_params
+
+__all__ = ["from_reference", "reference_network", "to_reference"]
+
+_TORCH_LAYERS = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
+_TORCH_CELLS = {nn.RNNCell: "rnn", nn.LSTMCell: "lstm", nn.GRUCell: "gru"}
+_TORCH_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_CELL_CLASSES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+
+
+def _kind(module: object) -> tuple[str, str]:
+    """``(cell name, "layer" | "cell")`` of a supported module, else TypeError."""
+    if isinstance(module, rnn_nn.RecurrentLayer):
+        return module.spec.name, "layer"
+    if isinstance(module, (rnn_nn.RNNCell, rnn_nn.LSTMCell, rnn_nn.PeepholeLSTMCell,
+                           rnn_nn.GRUCell, rnn_nn.JordanCell)):
+        return module.spec.name, "cell"
+    for cls, name in _TORCH_LAYERS.items():
+        if type(module) is cls:
+            return name, "layer"
+    for cls, name in _TORCH_CELLS.items():
+        if type(module) is cls:
+            return name, "cell"
+    raise TypeError(
+        "Argument `module` must be an rnnkit.nn cell or layer, or a torch.nn RNN, LSTM, GRU, "
+        f"RNNCell, LSTMCell or GRUCell; got {type(module).__name__}."
+    )
+
+
+def _nonlinearity(module: nn.Module) -> str:
+    value = getattr(module, "nonlinearity", "tanh")
+    return str(value).lower() if value else "tanh"
+
+
+def to_reference(module: nn.Module) -> dict[str, np.ndarray]:
+    """The module's recurrent parameters as float64 NumPy arrays under their own names.
+
+    Learned initial states (``h0_l0`` ...) are not recurrent parameters and are left out:
+    pass them to :meth:`Network.forward` as ``initial_state``.
+
+    Args:
+        module: an ``rnnkit.nn`` cell or layer, or a ``torch.nn`` ``RNN``/``LSTM``/``GRU``
+            (or their ``*Cell``).
+
+    Returns:
+        name -> array, in the module's parameter order.
+
+    Raises:
+        TypeError: an unsupported module.
+        ValueError: a layer with ``proj_size`` (the reference has no projection).
+    """
+    _kind(module)
+    if getattr(module, "proj_size", 0):
+        raise ValueError(
+            f"Argument `module` has proj_size={module.proj_size}; the reference engine has no "
+            f"LSTM projection."
+        )
+    skip = set()
+    if isinstance(module, rnn_nn.RecurrentLayer):
+        for names in module._state_param_names:
+            skip.update(names)
+    return {
+        name: p.detach().to("cpu", torch.float64).numpy().copy()
+        for name, p in module.named_parameters()
+        if name not in skip
+    }
+
+
+def reference_network(module: nn.Module) -> Network | Cell:
+    """The reference :class:`Network` (for a layer) or cell (for a cell) matching ``module``.
+
+    Raises:
+        TypeError: an unsupported module.
+        ValueError: a layer with ``proj_size``.
+    """
+    name, kind = _kind(module)
+    if getattr(module, "proj_size", 0):
+        raise ValueError(
+            f"Argument `module` has proj_size={module.proj_size}; the reference engine has no "
+            f"LSTM projection."
+        )
+    nonlinearity = _nonlinearity(module) if name in ("rnn", "jordan") else "tanh"
+    activation = getattr(module, "output_activation", "identity") if name == "jordan" else None
+    if kind == "cell":
+        return make_cell(name, nonlinearity=nonlinearity,
+                         output_activation=activation or "identity")
+    return Network(
+        name,
+        module.input_size,
+        module.hidden_size,
+        module.num_layers,
+        bidirectional=bool(module.bidirectional),
+        nonlinearity=nonlinearity,
+        bias=bool(module.bias),
+        output_size=getattr(module, "output_size", None) if name == "jordan" else None,
+        output_activation=activation,
+    )
+
+
+def _sizes_from_cell_params(
+    cell: Cell, params: Mapping[str, np.ndarray]
+) -> tuple[int, int, int | None]:
+    if "weight_ih" not in params:
+        raise ValueError("Parameter `weight_ih` is missing: it fixes the input and hidden sizes.")
+    rows, I = np.shape(params["weight_ih"])
+    H = rows // cell.spec.num_gates
+    O = None
+    if cell.spec.name == "jordan" and "weight_hy" in params:
+        O = int(np.shape(params["weight_hy"])[0])
+    return I, H, O
+
+
+def from_reference(
+    params: Mapping[str, np.ndarray],
+    network: Network | Cell | str,
+    *,
+    torch_module: bool = False,
+    batch_first: bool = False,
+    dtype: torch.dtype | None = None,
+) -> nn.Module:
+    """Build a module holding the reference parameters ``params``.
+
+    Args:
+        params: reference arrays (the names of ``network.parameter_shapes()``, or a cell's
+            spec names). The output layer's ``weight_hy``/``bias_y`` of a network, if present,
+            are not part of a recurrent layer and are ignored.
+        network: the reference :class:`Network` (gives a layer), a reference cell or a cell
+            name (gives a cell; sizes from ``weight_ih`` and Jordan's ``weight_hy``).
+        torch_module: build ``torch.nn.RNN/LSTM/GRU`` (or ``*Cell``) instead of ``rnnkit.nn``;
+            only for plain ``rnn``, ``lstm``, ``gru`` without layer norm.
+        batch_first: the layer's ``batch_first``.
+        dtype: the parameters' dtype (default: float64 for float64 arrays, else float32).
+
+    Returns:
+        The module, its parameters copied from ``params``.
+
+    Raises:
+        ValueError: missing, unknown or misshapen parameters (named, with both shapes); a
+            variant the target module does not have.
+    """
+    if isinstance(network, str):
+        network = make_cell(network)
+    if isinstance(network, Network):
+        shapes = network.parameter_shapes()
+        recurrent = {k: v for k, v in params.items()
+                     if not (network.has_output_layer and k in ("weight_hy", "bias_y"))}
+        if network.has_output_layer:
+            shapes = {k: v for k, v in shapes.items() if k not in ("weight_hy", "bias_y")}
+        array_dtype = check_params(recurrent, shapes)
+        if network.layer_norm:
+            raise ValueError(
+                "Argument `network` uses layer_norm, which rnnkit.nn layers do not offer yet."
+            )
+        name = network.spec.name
+        common = dict(
+            num_layers=network.num_layers, bias=network.bias, batch_first=batch_first,
+            bidirectional=network.bidirectional,
+        )
+        if torch_module:
+            if name not in _TORCH_CLASSES:
+                raise ValueError(
+                    f"Argument `torch_module=True` needs a plain 'rnn', 'lstm' or 'gru' network, "
+                    f"got '{name}'."
+                )
+            extra = {"nonlinearity": network.nonlinearity} if name == "rnn" else {}
+            module: nn.Module = _TORCH_CLASSES[name](
+                network.input_size, network.hidden_size, **common, **extra
+            )
+        elif name == "rnn":
+            module = rnn_nn.RNN(network.input_size, network.hidden_size,
+                                nonlinearity=network.nonlinearity, **common)
+        elif name in ("lstm", "peephole_lstm"):
+            module = rnn_nn.LSTM(network.input_size, network.hidden_size,
+                                 peephole=name == "peephole_lstm", **common)
+        elif name == "gru":
+            module = rnn_nn.GRU(network.input_size, network.hidden_size, **common)
+        else:
+            module = rnn_nn.JordanRNN(
+                network.input_size, network.hidden_size, output_size=network.width,
+                nonlinearity=network.nonlinearity,
+                output_activation=network.output_activation, **common,
+            )
+        values = recurrent
+    else:
+        cell = network
+        I, H, O = _sizes_from_cell_params(cell, params)
+        array_dtype = check_params(params, cell.parameter_shapes(
+            I, H, output_size=O, bias="bias_ih" in params
+        ))
+        if cell.layer_norm:
+            raise ValueError(
+                "Argument `network` uses layer_norm, which rnnkit.nn cells do not offer yet."
+            )
+        name = cell.spec.name
+        bias = "bias_ih" in params
+        nonlinearity = getattr(cell, "nonlinearity", "tanh")
+        if torch_module:
+            if name not in _CELL_CLASSES:
+                raise ValueError(
+                    f"Argument `torch_module=True` needs a plain 'rnn', 'lstm' or 'gru' cell, "
+                    f"got '{name}'."
+                )
+            extra = {"nonlinearity": nonlinearity} if name == "rnn" else {}
+            module = _CELL_CLASSES[name](I, H, bias=bias, **extra)
+        elif name == "rnn":
+            module = rnn_nn.RNNCell(I, H, bias=bias, nonlinearity=nonlinearity)
+        elif name == "lstm":
+            module = rnn_nn.LSTMCell(I, H, bias=bias)
+        elif name == "peephole_lstm":
+            module = rnn_nn.PeepholeLSTMCell(I, H, bias=bias)
+        elif name == "gru":
+            module = rnn_nn.GRUCell(I, H, bias=bias)
+        else:
+            module = rnn_nn.JordanCell(
+                I, H, int(O or 0), bias=bias, nonlinearity=nonlinearity,
+                output_activation=getattr(cell, "output_activation", "identity"),
+            )
+        values = dict(params)
+    if dtype is None:
+        dtype = torch.float64 if array_dtype == np.float64 else torch.float32
+    module = module.to(dtype)
+    with torch.no_grad():
+        for pname, p in module.named_parameters():
+            if pname in values:
+                p.copy_(torch.from_numpy(np.ascontiguousarray(values[pname])).to(dtype))
+    return module

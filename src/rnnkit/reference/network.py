@@ -1,0 +1,690 @@
+"""Recurrent networks over time in NumPy: stacked and bidirectional layers, an output layer,
+full and truncated backpropagation through time.
+
+Dimension letters::
+
+    B  batch size          T  time steps          I  input features
+    H  hidden units        W  width of a layer's output per direction (H; O for Jordan)
+    D  directions (1, or 2 when bidirectional)    L  layers
+    O  outputs of the output layer (or of the Jordan cell)
+
+The network, with ``h^k_t`` the output of layer ``k`` at step ``t`` (both directions side by
+side when bidirectional)::
+
+    h^0_t = x_t
+    h^k_t = [cell^k(h^{k-1}_t, state^k_{t-1}) ; reverse cell^k(h^{k-1}_t, state^k_{t+1})]
+    z_t   = W_hy h^L_t + b_y,    y_t = g(z_t)          (output layer, when output_size is given)
+
+Parameters are named like torch's: ``weight_ih_l{k}``, ``weight_hh_l{k}`` ... with
+``_reverse`` for the backward direction, the spec's extra names with the same suffixes
+(``weight_ci_l0``, ``ln_ih_weight_l1_reverse``, Jordan's ``weight_hy_l0``), and the output
+layer's ``weight_hy [O, D*H]`` and ``bias_y [O]``. A Jordan network has no separate output
+layer: its cell already ends in ``y_t = g(W_hy h_t + b_y)``; stacked Jordan layers feed each
+layer's ``y`` to the next.
+
+A many-to-many network has an output per step, ``[B, T, O]``; a many-to-one network applies
+the output layer to the last step of the top layer's output sequence only, ``[B, O]`` (for a
+bidirectional network that is the forward state after ``x_{T-1}`` beside the backward state
+after ``x_{T-1}`` alone, as ``output[:, -1]`` of torch.nn.LSTM).
+
+Backpropagation through time. :meth:`Network.backward` runs the steps in reverse order and
+carries ``dL/d(state)`` from step ``t`` to step ``t - 1``::
+
+    dL/dh_t = (from the loss at t, through the output layer) + (from step t + 1)
+
+Truncated BPTT with ``truncate=k`` (Williams & Peng's BPTT(k), one window per loss term): the
+loss is a sum of terms ``L = Σ_t L_t``, ``L_t`` depending on the outputs at step ``t``.
+Each term is differentiated *within the window of steps* ``t-k+1 .. t+k-1`` (clipped to
+``0 .. T-1``): every state that enters the window from outside it -- the forward direction's
+``state_{t-k}``, the backward direction's ``state_{t+k}`` -- is treated as a constant, and the
+inputs outside the window receive nothing from ``L_t``. So gradients flow back at most ``k``
+steps (through at most ``k`` applications of the cell) from each loss term; ``truncate=1``
+keeps only the step's own dependence on the parameters, with ``h_{t-1}`` constant. A state at
+a sequence boundary is not "outside": the initial state receives gradient from every term
+whose window starts at step 0 (ends at step ``T-1`` for the backward direction), and the
+final-state gradient ``d_final_state`` counts as a term at step ``T-1`` (forward directions)
+and at step ``0`` (backward directions). With ``truncate >= T`` every window is the whole
+sequence and the result equals full BPTT (exactly, up to rounding). Truncation is in time
+only: within a window the gradient flows through every layer and direction.
+
+::
+
+    truncate = 3, T = 8, the term at t = 5 (forward direction):
+
+      step   0   1   2   3   4   5   6   7
+                 ·   ·   [3   4   5]                 the window t-k+1 .. t
+      state_2 is a constant; x_3, x_4, x_5 and the parameters get dL_5/d·
+
+Examples:
+    >>> import numpy as np
+    >>> net = Network("lstm", input_size=3, hidden_size=4, output_size=2,
+    ...               output_activation="softmax")
+    >>> params = net.init_params(seed=0)
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    >>> value, grads, fwd = net.loss_and_grads(params, x, np.array([[0, 1, 1, 0, 1]] * 2),
+    ...                                        loss="ce")
+    >>> fwd.outputs.shape, grads.params["weight_hh_l0"].shape, grads.inputs.shape
+    ((2, 5, 2), (16, 4), (2, 5, 3))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnnkit.reference import losses
+from rnnkit.reference.activations import activate, activate_backward, check_activation
+from rnnkit.reference.cells import Cell, Deferred, InputCache, add_deferred, make_cell
+from rnnkit.reference.params import check_params, zeros_like
+from rnnkit.spec import get_spec
+
+__all__ = ["Forward", "Gradients", "Network", "default_loss"]
+
+Params = dict[str, np.ndarray]
+State = tuple[np.ndarray, ...]
+
+#: Recurrent-weight initialisations :meth:`Network.init_params` knows.
+RECURRENT_INITS = ("uniform", "identity", "orthogonal")
+
+
+def default_loss(output_activation: str) -> str:
+    """The loss that goes with an output activation: ce for softmax, bce for sigmoid, else mse.
+
+    >>> default_loss("softmax"), default_loss("sigmoid"), default_loss("tanh")
+    ('ce', 'bce', 'mse')
+    """
+    return {"softmax": "ce", "sigmoid": "bce"}.get(output_activation, "mse")
+
+
+@dataclass
+class _Run:
+    """One layer in one direction over the whole sequence, in processing order."""
+
+    in_cache: InputCache
+    caches: list[dict[str, Any]]
+    initial: State
+    states: list[State]  # the state after each processing step
+
+
+@dataclass
+class Forward:
+    """What :meth:`Network.forward` computed, and the caches its backward pass needs.
+
+    Attributes:
+        outputs: ``[B, T, O]`` (many-to-many) or ``[B, O]`` (many-to-one); without an output
+            layer, the top layer's outputs ``[B, T, D*W]`` / ``[B, D*W]``.
+        layer_outputs: every layer's output sequence ``[B, T, D*W]``, bottom to top.
+        final_state: one array per state component, ``[L*D, B, ·]`` layer-major as in torch.
+        pre_activations: the output layer's ``z`` (the shape of ``outputs``), or ``None``.
+    """
+
+    outputs: np.ndarray
+    layer_outputs: list[np.ndarray]
+    final_state: State
+    pre_activations: np.ndarray | None
+    runs: list[list[_Run]] = field(repr=False)
+    x: np.ndarray = field(repr=False)  # [T, B, I] time-major
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """The top layer's output sequence ``[B, T, D*W]`` (before any output layer)."""
+        return self.layer_outputs[-1]
+
+
+@dataclass
+class Gradients:
+    """What :meth:`Network.backward` returns.
+
+    Attributes:
+        params: ``dL/dθ`` for every parameter, the same names and shapes as ``params``.
+        inputs: ``dL/dx``, ``[B, T, I]``.
+        initial_state: ``dL/d(initial state)``, one ``[L*D, B, ·]`` array per component.
+        state_grads: with ``state_grads=True``, ``[layer][direction]`` arrays ``[B, T, W]``:
+            the total gradient reaching each step's output state (``dL/dh_t``; Jordan:
+            ``dL/dy_t``) from the loss and from the neighbouring step; else ``None``.
+    """
+
+    params: Params
+    inputs: np.ndarray
+    initial_state: State
+    state_grads: list[list[np.ndarray]] | None = None
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"Argument `{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+class Network:
+    """A stacked, optionally bidirectional recurrent network with an optional output layer.
+
+    Args:
+        cell: ``rnn``, ``jordan``, ``lstm``, ``peephole_lstm`` or ``gru``.
+        input_size: ``I``.
+        hidden_size: ``H``.
+        num_layers: ``L``, layers stacked on each other.
+        bidirectional: add a second direction per layer that reads the sequence backwards.
+        nonlinearity: ``tanh`` or ``relu`` (``rnn`` and ``jordan``).
+        layer_norm: layer normalisation (``lstm``, ``peephole_lstm``, ``gru``).
+        bias: include the bias vectors.
+        output_size: ``O``. For ``jordan`` the cell's output size (required). For the other
+            cells it adds an output layer ``y_t = g(W_hy h_t + b_y)``; ``None`` means the
+            outputs are the top layer's hidden states.
+        output_activation: ``g``: identity, sigmoid, tanh or softmax (default identity).
+        many_to_one: apply the output layer to the last step only.
+
+    Raises:
+        ValueError: an unknown cell or option, sizes that are not positive integers, options
+            that do not combine (``output_activation`` without an output layer, ``jordan``
+            without ``output_size``).
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        nonlinearity: str = "tanh",
+        layer_norm: bool = False,
+        bias: bool = True,
+        output_size: int | None = None,
+        output_activation: str | None = None,
+        many_to_one: bool = False,
+    ) -> None:
+        spec = get_spec(cell)
+        self.input_size = _check_int("input_size", input_size)
+        self.hidden_size = _check_int("hidden_size", hidden_size)
+        self.num_layers = _check_int("num_layers", num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.bias = bool(bias)
+        self.many_to_one = bool(many_to_one)
+        self.num_directions = 2 if self.bidirectional else 1
+        activation = "identity" if output_activation is None else output_activation
+        if spec.name == "jordan":
+            if output_size is None:
+                raise ValueError("Argument `output_size` is required for the 'jordan' cell.")
+            self.cell: Cell = make_cell(
+                "jordan", nonlinearity=nonlinearity, output_activation=activation
+            )
+            self.has_output_layer = False
+            self.width = _check_int("output_size", output_size)
+        else:
+            self.cell = make_cell(cell, nonlinearity=nonlinearity, layer_norm=layer_norm)
+            self.has_output_layer = output_size is not None
+            self.width = self.hidden_size
+            if output_size is not None:
+                _check_int("output_size", output_size)
+            elif activation != "identity":
+                raise ValueError(
+                    f"Argument `output_activation` needs an output layer (`output_size`); got "
+                    f"{activation!r} without one."
+                )
+            check_activation(activation, "output_activation")
+            if activation == "relu":
+                raise ValueError(
+                    "Argument `output_activation` must be one of ['identity', 'sigmoid', "
+                    "'tanh', 'softmax'], got 'relu'."
+                )
+        self.spec = self.cell.spec
+        self.output_size = output_size
+        self.output_activation = activation
+        self.nonlinearity = nonlinearity
+        self.layer_norm = bool(layer_norm)
+
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.spec.name!r}, input_size={self.input_size}, "
+            f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
+            f"bidirectional={self.bidirectional}, cell={self.cell!r}, "
+            f"output_size={self.output_size}, output_activation={self.output_activation!r}, "
+            f"many_to_one={self.many_to_one})"
+        )
+
+    # -- parameters --------------------------------------------------------------------------
+
+    def _suffix(self, layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _layer_input_size(self, layer: int) -> int:
+        return self.input_size if layer == 0 else self.num_directions * self.width
+
+    def _cell_shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        jordan_o = self.width if self.spec.name == "jordan" else None
+        return self.cell.parameter_shapes(
+            self._layer_input_size(layer), self.hidden_size, output_size=jordan_o,
+            bias=self.bias,
+        )
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every parameter's name and shape, in torch's order (layer by layer, then the head)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for k in range(self.num_layers):
+            for d in range(self.num_directions):
+                for name, shape in self._cell_shapes(k).items():
+                    shapes[name + self._suffix(k, d)] = shape
+        if self.has_output_layer:
+            O = int(self.output_size or 0)
+            shapes["weight_hy"] = (O, self.num_directions * self.width)
+            if self.bias:
+                shapes["bias_y"] = (O,)
+        return shapes
+
+    def layer_params(self, params: Mapping[str, np.ndarray], layer: int, direction: int) -> Params:
+        """The cell's own names -> arrays for one layer and direction (views, not copies)."""
+        suffix = self._suffix(layer, direction)
+        return {name: params[name + suffix] for name in self._cell_shapes(layer)}
+
+    def init_params(
+        self,
+        seed: int | np.random.Generator = 0,
+        *,
+        dtype: np.dtype | type = np.float64,
+        scale: float | None = None,
+        recurrent_init: str = "uniform",
+        forget_bias: float | None = None,
+    ) -> Params:
+        """Fresh parameters: uniform in ``±scale`` (default ``1/sqrt(H)``, torch's rule).
+
+        Layer-norm gains start at 1 and their biases at 0. The output layer uses
+        ``±1/sqrt(D*W)`` unless ``scale`` is given.
+
+        Args:
+            seed: an int seed or a ``numpy.random.Generator``.
+            dtype: ``float64`` (default) or ``float32``.
+            scale: half-width of the uniform range for every weight and bias.
+            recurrent_init: ``uniform``; ``identity`` (each gate block of ``weight_hh`` is
+                ``I_H``, the IRNN of Le et al. 2015); ``orthogonal`` (each block a random
+                orthogonal matrix).
+
+        Raises:
+            ValueError: unknown ``recurrent_init`` or dtype; ``identity``/``orthogonal`` for a
+                Jordan network (its recurrent matrix is not square).
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise ValueError(f"Argument `dtype` must be float32 or float64, got {dtype!r}.")
+        if recurrent_init not in RECURRENT_INITS:
+            raise ValueError(
+                f"Argument `recurrent_init` must be one of {list(RECURRENT_INITS)}, got "
+                f"{recurrent_init!r}."
+            )
+        if recurrent_init != "uniform" and self.spec.name == "jordan":
+            raise ValueError(
+                f"Argument `recurrent_init={recurrent_init!r}` needs a square recurrent matrix; "
+                f"the 'jordan' cell feeds back its output through weight_yh [H, O]."
+            )
+        H = self.hidden_size
+        params: Params = {}
+        for name, shape in self.parameter_shapes().items():
+            if name.startswith("ln_") and "_weight" in name:
+                value = np.ones(shape)
+            elif name.startswith("ln_"):
+                value = np.zeros(shape)
+            else:
+                fan = shape[1] if name == "weight_hy" else H
+                k = scale if scale is not None else 1.0 / np.sqrt(fan)
+                value = rng.uniform(-k, k, size=shape)
+                if name.startswith("weight_hh") and recurrent_init != "uniform":
+                    blocks = []
+                    for _ in range(self.spec.num_gates):
+                        if recurrent_init == "identity":
+                            blocks.append(np.eye(H))
+                        else:
+                            q, r = np.linalg.qr(rng.normal(size=(H, H)))
+                            blocks.append(q * np.sign(np.diag(r)))
+                    value = np.concatenate(blocks, axis=0)
+            if forget_bias is not None and name.startswith(("bias_ih", "bias_hh")):
+                if "f" not in self.spec.gates:
+                    raise ValueError(
+                        f"Argument `forget_bias` needs a cell with a forget gate, got cell "
+                        f"'{self.spec.name}'."
+                    )
+                value[self.spec.gate_slice("f", H)] = (
+                    forget_bias if name.startswith("bias_ih") else 0.0
+                )
+            params[name] = value.astype(dtype)
+        return params
+
+    def initial_state(self, batch_size: int, dtype: np.dtype | type = np.float64) -> State:
+        """The all-zero initial state: one ``[L*D, B, ·]`` array per state component."""
+        sizes = self.cell.state_sizes(self.hidden_size, self.width)
+        LD = self.num_layers * self.num_directions
+        return tuple(np.zeros((LD, batch_size, n), dtype=dtype) for n in sizes)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_inputs(self, x: object, dtype: np.dtype) -> np.ndarray:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(
+                f"Argument `x` must be a NumPy array [B, T, I], got {type(x).__name__}."
+            )
+        if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(
+                f"Argument `x` must have shape [B, T, {self.input_size}] with B, T >= 1, got "
+                f"{tuple(x.shape)}."
+            )
+        if x.dtype.kind not in "iuf" or not np.all(np.isfinite(x)):
+            raise ValueError("Argument `x` must hold finite numbers.")
+        return x.astype(dtype, copy=False)
+
+    def _check_state(self, state: object, batch_size: int, dtype: np.dtype) -> State:
+        expected = self.initial_state(batch_size, dtype)
+        if state is None:
+            return expected
+        if isinstance(state, np.ndarray):
+            state = (state,)
+        if not isinstance(state, (tuple, list)) or len(state) != len(expected):
+            raise ValueError(
+                f"Argument `initial_state` must be a tuple of {len(expected)} arrays "
+                f"{[tuple(e.shape) for e in expected]}, got {type(state).__name__}"
+                + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else "")
+                + "."
+            )
+        out = []
+        for name, s, e in zip(self.spec.state_names, state, expected, strict=True):
+            if not isinstance(s, np.ndarray) or s.shape != e.shape:
+                got = tuple(s.shape) if isinstance(s, np.ndarray) else type(s).__name__
+                raise ValueError(
+                    f"Argument `initial_state` ({name}) must have shape {tuple(e.shape)}, "
+                    f"got {got}."
+                )
+            out.append(s.astype(dtype, copy=False))
+        return tuple(out)
+
+    # -- forward -----------------------------------------------------------------------------
+
+    def forward(
+        self, params: Mapping[str, np.ndarray], x: np.ndarray,
+        initial_state: State | np.ndarray | None = None,
+    ) -> Forward:
+        """Run the network over ``x`` and keep what the backward pass needs.
+
+        Args:
+            params: the parameters (names and shapes of :meth:`parameter_shapes`).
+            x: inputs ``[B, T, I]``, cast to the parameters' dtype.
+            initial_state: one ``[L*D, B, ·]`` array per state component, or ``None`` for
+                zeros.
+
+        Returns:
+            A :class:`Forward`.
+
+        Raises:
+            ValueError: a parameter is missing, unknown or the wrong shape; ``x`` or
+                ``initial_state`` has the wrong shape.
+        """
+        dtype = check_params(params, self.parameter_shapes())
+        x = self._check_inputs(x, dtype)
+        B, T, _ = x.shape
+        init = self._check_state(initial_state, B, dtype)
+        D = self.num_directions
+        seq = x.transpose(1, 0, 2)                                             # [T, B, I]
+        x_tm = seq
+        runs: list[list[_Run]] = []
+        layer_outputs = []
+        finals: list[State] = []
+        for k in range(self.num_layers):
+            outs = []
+            layer_runs = []
+            for d in range(D):
+                p = self.layer_params(params, k, d)
+                inp = seq if d == 0 else seq[::-1]                             # processing order
+                # u_t = W_ih x_t + b_ih for every t at once
+                u_all, in_cache = self.cell.project_input(p, inp)              # [T, B, G*H]
+                state = tuple(s[k * D + d] for s in init)
+                run = _Run(in_cache, [], state, [])
+                for t in range(T):
+                    state, cache = self.cell.step(p, u_all[t], state)
+                    run.caches.append(cache)
+                    run.states.append(state)
+                ys = np.stack([s[0] for s in run.states])                      # [T, B, W]
+                outs.append(ys if d == 0 else ys[::-1])
+                layer_runs.append(run)
+                finals.append(state)
+            runs.append(layer_runs)
+            seq = np.concatenate(outs, axis=-1) if D > 1 else outs[0]         # [T, B, D*W]
+            layer_outputs.append(seq.transpose(1, 0, 2))
+        top = seq[-1] if self.many_to_one else seq                             # [(T,) B, D*W]
+        z = None
+        if self.has_output_layer:
+            # z_t = W_hy h_t + b_y,  y_t = g(z_t)
+            z = top @ params["weight_hy"].T                                    # [(T,) B, O]
+            if self.bias:
+                z = z + params["bias_y"]
+            y = activate(self.output_activation, z)
+        else:
+            y = top
+        final_state = tuple(
+            np.stack([f[j] for f in finals]) for j in range(len(self.spec.state_names))
+        )
+        to_batch_first = (lambda a: a) if self.many_to_one else (lambda a: a.transpose(1, 0, 2))
+        return Forward(
+            outputs=to_batch_first(y),
+            layer_outputs=layer_outputs,
+            final_state=final_state,
+            pre_activations=None if z is None else to_batch_first(z),
+            runs=runs,
+            x=x_tm,
+        )
+
+    # -- backward ----------------------------------------------------------------------------
+
+    def backward(
+        self,
+        params: Mapping[str, np.ndarray],
+        fwd: Forward,
+        d_outputs: np.ndarray,
+        d_final_state: State | np.ndarray | None = None,
+        *,
+        truncate: int | None = None,
+        state_grads: bool = False,
+    ) -> Gradients:
+        """Backpropagation through time: the gradients of a loss given ``dL/d(outputs)``.
+
+        Args:
+            params: the parameters :meth:`forward` used.
+            fwd: what :meth:`forward` returned.
+            d_outputs: ``dL/dy``, the shape of ``fwd.outputs``.
+            d_final_state: ``dL/d(final state)``, shaped like ``fwd.final_state``, or ``None``.
+            truncate: ``None`` for full BPTT, or ``k >= 1`` for truncated BPTT (module
+                docstring: each loss term backpropagates through at most ``k`` steps).
+            state_grads: also return ``dL/dh_t`` for every layer, direction and step.
+
+        Returns:
+            :class:`Gradients`.
+
+        Raises:
+            ValueError: gradients of the wrong shape, a bad ``truncate``.
+        """
+        if truncate is not None:
+            truncate = _check_int("truncate", truncate)
+        d_outputs = np.asarray(d_outputs)
+        if d_outputs.shape != fwd.outputs.shape:
+            raise ValueError(
+                f"Argument `d_outputs` must have the shape of the outputs "
+                f"{tuple(fwd.outputs.shape)}, got {tuple(d_outputs.shape)}."
+            )
+        T, B, _ = fwd.x.shape
+        dtype = fwd.outputs.dtype
+        D, W, L = self.num_directions, self.width, self.num_layers
+        d_final = (
+            None if d_final_state is None
+            else self._check_state(d_final_state, B, dtype)
+        )
+        grads = zeros_like(dict(params))
+        # the output layer: not recurrent, so every step's part is computed at once
+        d_y = d_outputs if self.many_to_one else d_outputs.transpose(1, 0, 2)  # [(T,) B, O]
+        if self.has_output_layer:
+            top = fwd.layer_outputs[-1].transpose(1, 0, 2)                     # [T, B, D*W]
+            top = top[-1] if self.many_to_one else top
+            y = fwd.outputs if self.many_to_one else fwd.outputs.transpose(1, 0, 2)
+            # dL/dz_t = g'(z_t)ᵀ dL/dy_t
+            d_z = activate_backward(self.output_activation, d_y, y)            # [(T,) B, O]
+            # dW_hy = Σ_t dL/dz_tᵀ h_t,  db_y = Σ_t dL/dz_t,  dL/dh_t = W_hyᵀ dL/dz_t
+            grads["weight_hy"] += d_z.reshape(-1, d_z.shape[-1]).T @ top.reshape(-1, top.shape[-1])
+            if self.bias:
+                grads["bias_y"] += d_z.reshape(-1, d_z.shape[-1]).sum(axis=0)
+            d_h = d_z @ params["weight_hy"]                                    # [(T,) B, D*W]
+        else:
+            d_h = d_y
+        if self.many_to_one:
+            d_top = np.zeros((T, B, D * W), dtype=dtype)
+            d_top[-1] = d_h
+        else:
+            d_top = np.ascontiguousarray(d_h, dtype=dtype)                     # [T, B, D*W]
+
+        d_x = np.zeros_like(fwd.x)                                             # [T, B, I]
+        d_init = [[None] * D for _ in range(L)]
+        record = (
+            [[np.zeros((T, B, W), dtype=dtype) for _ in range(D)] for _ in range(L)]
+            if state_grads else None
+        )
+        if truncate is None:
+            self._backward_window(
+                params, fwd, d_top, 0, T - 1, d_final, (True, True), grads, d_x, d_init, record
+            )
+        else:
+            for t in range(T):
+                gets_final = (t == T - 1, t == 0)  # forward / backward directions
+                has_final = d_final is not None and (gets_final[0] or (D == 2 and gets_final[1]))
+                if not d_top[t].any() and not has_final:
+                    continue  # a term that contributes nothing
+                window = np.zeros_like(d_top)
+                window[t] = d_top[t]
+                lo, hi = max(0, t - truncate + 1), min(T - 1, t + truncate - 1)
+                self._backward_window(
+                    params, fwd, window, lo, hi, d_final, gets_final, grads, d_x, d_init, record
+                )
+        d_init_state = tuple(
+            np.stack([
+                d_init[k][d][j] if d_init[k][d] is not None
+                else np.zeros_like(fwd.runs[k][d].initial[j])
+                for k in range(L) for d in range(D)
+            ])
+            for j in range(len(self.spec.state_names))
+        )
+        return Gradients(
+            params=grads,
+            inputs=d_x.transpose(1, 0, 2),
+            initial_state=d_init_state,
+            state_grads=None if record is None else [
+                [r.transpose(1, 0, 2) for r in layer] for layer in record
+            ],
+        )
+
+    def _backward_window(
+        self,
+        params: Mapping[str, np.ndarray],
+        fwd: Forward,
+        d_top: np.ndarray,
+        lo: int,
+        hi: int,
+        d_final: State | None,
+        gets_final: tuple[bool, bool],
+        grads: Params,
+        d_x: np.ndarray,
+        d_init: list[list[Any]],
+        record: list[list[np.ndarray]] | None,
+    ) -> None:
+        """Backpropagate ``d_top`` (``[T, B, D*W]``, the top layer's output gradient) through
+        steps ``lo .. hi`` only, every layer and direction; states entering the window from
+        outside are constants. Adds into ``grads``, ``d_x``, ``d_init`` and ``record``."""
+        T = fwd.x.shape[0]
+        D, W = self.num_directions, self.width
+        d_out = d_top[lo:hi + 1]                                               # [n, B, D*W]
+        for k in reversed(range(self.num_layers)):
+            d_in = None
+            for d in range(D):
+                p = self.layer_params(params, k, d)
+                g = self.layer_params(grads, k, d)
+                run = fwd.runs[k][d]
+                d_o = d_out[..., d * W:(d + 1) * W]                            # [n, B, W]
+                if d == 0:
+                    plo, phi = lo, hi
+                else:  # the backward direction processes time reversed
+                    plo, phi, d_o = T - 1 - hi, T - 1 - lo, d_o[::-1]
+                # dL/d(state) entering the last processed step from beyond it
+                if d_final is not None and phi == T - 1 and gets_final[d]:
+                    d_state = tuple(s[k * D + d] for s in d_final)
+                else:
+                    d_state = tuple(np.zeros_like(s) for s in run.initial)
+                d_u = np.empty((*d_o.shape[:2], run.caches[0]["u"].shape[-1]), d_o.dtype)
+                deferred: Deferred = []  # dW_hh: one product over the window, after the loop
+                for s in range(phi, plo - 1, -1):                             # reverse time
+                    j = s - plo
+                    # dL/dh_s = (from the output at s) + (from step s + 1)
+                    d_state = (d_state[0] + d_o[j], *d_state[1:])
+                    if record is not None:
+                        t_index = s if d == 0 else T - 1 - s
+                        record[k][d][t_index] += d_state[0]
+                    d_u[j], d_state = self.cell.step_backward(
+                        p, d_state, run.caches[s], g, deferred=deferred
+                    )
+                add_deferred(deferred, g)
+                if plo == 0:  # the window reaches the initial state
+                    prev = d_init[k][d]
+                    d_init[k][d] = d_state if prev is None else tuple(
+                        a + b for a, b in zip(prev, d_state, strict=True)
+                    )
+                # the input part, for all steps of the window in one product
+                d_inp = self.cell.project_input_backward(
+                    p, d_u, run.in_cache.time_slice(plo, phi + 1), g
+                )                                                              # [n, B, I_k]
+                if d == 1:
+                    d_inp = d_inp[::-1]
+                d_in = d_inp if d_in is None else d_in + d_inp
+            if k == 0:
+                d_x[lo:hi + 1] += d_in
+            else:
+                d_out = d_in
+
+    # -- loss --------------------------------------------------------------------------------
+
+    def loss(
+        self,
+        fwd: Forward,
+        targets: object,
+        *,
+        loss: str | None = None,
+        mask: np.ndarray | None = None,
+        reduction: str = "sum",
+    ) -> tuple[float, np.ndarray]:
+        """The loss of ``fwd.outputs`` against ``targets``, and ``dL/d(outputs)``.
+
+        Args:
+            fwd: what :meth:`forward` returned.
+            targets: ``[B, T]`` class indices or ``[B, T, O]`` values (``[B]`` / ``[B, O]``
+                for many-to-one); see :func:`rnnkit.reference.losses.check_targets`.
+            loss: ``mse``, ``bce`` or ``ce``; default from the output activation
+                (:func:`default_loss`).
+            mask: optional ``[B, T]`` booleans, ``True`` where a term counts.
+            reduction: ``sum`` or ``mean``.
+
+        Returns:
+            ``(L, dL/d(outputs))``.
+        """
+        name = default_loss(self.output_activation) if loss is None else loss
+        return losses.loss(name, fwd.outputs, targets, mask=mask, reduction=reduction)
+
+    def loss_and_grads(
+        self,
+        params: Mapping[str, np.ndarray],
+        x: np.ndarray,
+        targets: object,
+        *,
+        loss: str | None = None,
+        initial_state: State | np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+        reduction: str = "sum",
+        truncate: int | None = None,
+    ) -> tuple[float, Gradients, Forward]:
+        """Forward, loss and backward in one call: ``(L, gradients, forward result)``."""
+        fwd = self.forward(params, x, initial_state)
+        value, d_out = self.loss(fwd, targets, loss=loss, mask=mask, reduction=reduction)
+        return value, self.backward(params, fwd, d_out, truncate=truncate), fwd

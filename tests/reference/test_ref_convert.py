@@ -1,0 +1,99 @@
+"""rnnkit.nn.convert: reference dicts <-> rnnkit.nn and torch.nn modules (oracle 3 too)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit import nn as rnn_nn
+from rnnkit.nn.convert import from_reference, reference_network, to_reference
+from rnnkit.reference.cells import make_cell
+from rnnkit.reference.network import Network
+
+
+@pytest.mark.parametrize("factory", [
+    lambda: torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+    lambda: torch.nn.GRU(3, 4, batch_first=True, bias=False),
+    lambda: torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu", batch_first=True),
+], ids=["lstm", "gru-no-bias", "rnn-relu"])
+def test_torch_layers_to_reference(factory) -> None:
+    torch.manual_seed(0)
+    module = factory().double()
+    net, params = reference_network(module), to_reference(module)
+    assert list(params) == [n for n, _ in module.named_parameters()]
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    out, h_n = module(x)
+    fwd = net.forward(params, x.numpy())
+    np.testing.assert_allclose(fwd.outputs, out.detach().numpy(), rtol=1e-12, atol=1e-13)
+    finals = h_n if isinstance(h_n, tuple) else (h_n,)
+    for mine, theirs in zip(fwd.final_state, finals, strict=True):
+        np.testing.assert_allclose(mine, theirs.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(("cell", "torch_module"), [
+    ("lstm", True), ("gru", True), ("rnn", True), ("peephole_lstm", False), ("jordan", False),
+])
+def test_reference_to_modules_and_back(cell: str, torch_module: bool) -> None:
+    net = Network(cell, 3, 4, num_layers=2, bidirectional=True,
+                  output_size=2 if cell == "jordan" else None,
+                  output_activation="softmax" if cell == "jordan" else None)
+    params = net.init_params(seed=1)
+    module = from_reference(params, net, torch_module=torch_module, batch_first=True)
+    expected_type = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN,
+                     "peephole_lstm": rnn_nn.LSTM, "jordan": rnn_nn.JordanRNN}[cell]
+    assert type(module) is expected_type
+    back = to_reference(module)
+    assert back.keys() == params.keys()
+    for name in params:
+        np.testing.assert_array_equal(back[name], params[name], err_msg=name)
+    x = np.random.default_rng(2).normal(size=(2, 4, 3))
+    out = module(torch.from_numpy(x))[0].detach().numpy()
+    np.testing.assert_allclose(net.forward(params, x).outputs, out, rtol=1e-12, atol=1e-13)
+
+
+def test_cells_both_ways() -> None:
+    torch.manual_seed(3)
+    torch_cell = torch.nn.LSTMCell(3, 4).double()
+    cell = reference_network(torch_cell)
+    params = to_reference(torch_cell)
+    x = np.random.default_rng(4).normal(size=(2, 3))
+    state = cell.initial_state(2, 4)
+    _, (h, c), _ = cell.forward(params, x, state)
+    h_t, c_t = torch_cell(torch.from_numpy(x))
+    np.testing.assert_allclose(h, h_t.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(c, c_t.detach().numpy(), rtol=1e-12)
+    jordan = make_cell("jordan", output_activation="sigmoid")
+    jparams = {k: np.full(s, 0.3) for k, s in jordan.parameter_shapes(3, 4, output_size=2).items()}
+    module = from_reference(jparams, jordan)
+    assert isinstance(module, rnn_nn.JordanCell) and module.output_activation == "sigmoid"
+    assert module.weight_yh.dtype == torch.float64
+    no_bias = {"weight_ih": np.zeros((12, 3), np.float32),
+               "weight_hh": np.ones((12, 4), np.float32)}
+    gru = from_reference(no_bias, "gru", torch_module=True)
+    assert isinstance(gru, torch.nn.GRUCell) and gru.bias_ih is None
+    assert gru.weight_ih.dtype == torch.float32 and float(gru.weight_hh.detach().sum()) == 48.0
+
+
+def test_learned_initial_states_are_left_out() -> None:
+    layer = rnn_nn.GRU(3, 4, learn_initial_state=True)
+    params = to_reference(layer)
+    assert "h0_l0" not in params and "weight_ih_l0" in params
+    Network("gru", 3, 4).forward(params, np.zeros((1, 2, 3)))
+
+
+def test_refusals() -> None:
+    with pytest.raises(TypeError, match=r"Argument `module` must be an rnnkit\.nn cell or layer"):
+        to_reference(torch.nn.Linear(2, 3))
+    with pytest.raises(ValueError, match="proj_size=2; the reference engine has no"):
+        to_reference(torch.nn.LSTM(3, 4, proj_size=2))
+    net = Network("peephole_lstm", 3, 4)
+    with pytest.raises(ValueError, match="`torch_module=True` needs a plain 'rnn', 'lstm' or"):
+        from_reference(net.init_params(), net, torch_module=True)
+    params = net.init_params()
+    del params["weight_ci_l0"]
+    with pytest.raises(ValueError, match="Parameter `weight_ci_l0` is missing"):
+        from_reference(params, net)
+    ln = Network("lstm", 3, 4, layer_norm=True)
+    with pytest.raises(ValueError, match=r"uses layer_norm, which rnnkit\.nn layers do not"):
+        from_reference(ln.init_params(), ln)
