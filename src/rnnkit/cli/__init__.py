@@ -16,6 +16,14 @@ from rnnkit import __version__
 # name -> (module under rnnkit.cli, one-line help). Keep in the order `rnnkit --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "train a small character LSTM on an embedded corpus and sample from it"),
+    "train": ("train", "train a model: lm | classify | tag | regress | seq2seq"),
+    "sample": ("sample", "continue a prompt with a language model, or translate it (seq2seq)"),
+    "predict": ("predict", "use a trained run: classify, tag, forecast, translate, continue"),
+    "eval": ("eval", "print a trained run's metrics on a data file (--json for one object)"),
+    "data": ("data", "named datasets (list, get), file info, memory-mapped token files"),
+    "explain": ("explain", "run one network on given numbers and print every step and gradient"),
+    "gradcheck": ("gradcheck", "check the reference engine's gradients by finite differences"),
+    "recipe": ("recipe", "the course exercises, reproduced: recipe list | recipe run NAME"),
 }
 
 
@@ -61,6 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"rnnkit {name}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from rnnkit.train.trainer import DivergenceError
+
+        if not isinstance(err, DivergenceError):
+            raise
+        print(f"rnnkit {name}: training diverged: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"rnnkit {name}: interrupted.", file=sys.stderr)
         return 130

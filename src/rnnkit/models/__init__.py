@@ -11,13 +11,31 @@ from typing import Any
 
 from torch import nn
 
+from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.models.regressor import SequenceRegressor
+from rnnkit.models.seq2seq import Seq2Seq
+from rnnkit.models.tagger import SequenceTagger
 
-__all__ = ["MODELS", "LanguageModel", "LanguageModelConfig", "build_model", "model_name"]
+__all__ = [
+    "MODELS",
+    "LanguageModel",
+    "LanguageModelConfig",
+    "Seq2Seq",
+    "SequenceClassifier",
+    "SequenceRegressor",
+    "SequenceTagger",
+    "build_model",
+    "model_name",
+]
 
 #: name stored in checkpoints -> model class
 MODELS: dict[str, type[nn.Module]] = {
     "language_model": LanguageModel,
+    "sequence_classifier": SequenceClassifier,
+    "sequence_tagger": SequenceTagger,
+    "sequence_regressor": SequenceRegressor,
+    "seq2seq": Seq2Seq,
 }
 
 
