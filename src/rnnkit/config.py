@@ -550,12 +550,20 @@ def apply_overrides(config: C, overrides: Sequence[str] | Mapping[str, Any]) -> 
     else:
         pairs = _split_overrides(list(overrides))
     valid = option_keys(type(config))
+    # Convert every option first and validate the whole configuration once at the end, so
+    # the order of options never matters (``--max-epochs 0 --max-time 5`` is fine although
+    # ``max_epochs = 0`` alone, with no other limit, is not).
+    data = config_to_dict(config)
     for key, value in pairs:
-        config = _override_one(config, key, value, valid)
-    return config
+        parts, new_value = _override_one(config, key, value, valid)
+        section = data
+        for part in parts[:-1]:
+            section = section[part]
+        section[parts[-1]] = new_value
+    return config_from_dict(type(config), data)
 
 
-def _override_one(config: Any, key: str, value: Any, valid: list[str]) -> Any:
+def _override_one(config: Any, key: str, value: Any, valid: list[str]) -> tuple[list[str], Any]:
     parts = key.replace("-", "_").split(".")
     # Walk down to the section that owns the last part.
     chain = [config]
@@ -577,12 +585,7 @@ def _override_one(config: Any, key: str, value: Any, valid: list[str]) -> Any:
         if tp is not bool:
             raise ValueError(f"Option `{dotted}` expects a value, got nothing.")
         value = True
-    new_value = _convert(dotted, tp, value, from_text=isinstance(value, str))
-    # Rebuild the chain from the leaf up (dataclasses.replace re-runs __post_init__).
-    updated = dataclasses.replace(leaf, **{name: new_value})
-    for owner, part in zip(reversed(chain[:-1]), reversed(parts[:-1]), strict=True):
-        updated = dataclasses.replace(owner, **{part: updated})
-    return updated
+    return parts, _convert(dotted, tp, value, from_text=isinstance(value, str))
 
 
 # -- argparse --------------------------------------------------------------------------------

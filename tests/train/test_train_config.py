@@ -201,3 +201,15 @@ def test_field_help_reads_comments() -> None:
     assert helps["cell"] == "recurrent cell"
     assert helps["train"] == "training options"
     assert field_help(TrainConfig)["clip_norm"].startswith("rescale gradients")
+
+
+def test_override_order_does_not_matter_for_checks_across_fields() -> None:
+    """``max_epochs = 0`` alone leaves no limit; with ``max_time`` in the same call it is fine."""
+    for words in (
+        ["--max-epochs", "0", "--max-time", "5"],
+        ["--max-time", "5", "--max-epochs", "0"],
+    ):
+        config = apply_overrides(TrainConfig(), words)
+        assert (config.max_epochs, config.max_time) == (0, 5.0)
+    with pytest.raises(ValueError, match="are all 0"):
+        apply_overrides(TrainConfig(), ["--max-epochs", "0"])
