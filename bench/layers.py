@@ -13,9 +13,22 @@ Rows:
           rnnkit.nn.JordanRNN(output_size=H)        vs torch.nn.LSTM
           rnnkit.nn.GRU(force_loop=True)            vs torch.nn.GRU
 
+Options section (issue 4): each regularisation / normalisation option of rnnkit.nn.LSTM at
+H=512, 2 layers, B=64, T=100 (``--option-size``, ``--option-layers``), in training mode,
+against plain torch.nn.LSTM of the same size in the same run, with the target ratio:
+
+  weight_drop=0.5 (fused, dropped weight_hh passed to the kernel)        >= 0.9
+  locked_dropout=0.5 (fused, one kernel call per layer)                   >= 0.9
+  weight_drop + locked_dropout (AWD-LSTM's pair)                          >= 0.9
+  layer_norm (loop)                                                       >= 0.6
+  zoneout=0.1 (loop)                                                      >= 0.6
+  recurrent_dropout=0.25 (loop)                                           >= 0.6
+
 Usage:
-    python bench/layers.py                 # full table, writes bench/results/layers.json
-    python bench/layers.py --quick         # H=128 only, one layer, few repeats
+    python bench/layers.py                 # full table + options, writes bench/results/layers.json
+    python bench/layers.py --quick         # H=128 only, one layer, few repeats; options with
+                                           # 2 repeats
+    python bench/layers.py --options       # the options section alone
     python bench/layers.py --sizes 256 512 --repeats 9
 """
 
@@ -36,6 +49,7 @@ import torch
 import rnnkit.nn as rnn
 
 RESULTS = Path(__file__).resolve().parent / "results" / "layers.json"
+RESULTS_OPTIONS = RESULTS.with_name("layers_options.json")  # --options alone
 
 
 def _step(module: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) -> None:
@@ -146,6 +160,69 @@ def configurations(
     return rows
 
 
+def option_configurations(
+    hidden_size: int, num_layers: int
+) -> list[tuple[str, float, Callable[[], torch.nn.Module], Callable[[], torch.nn.Module]]]:
+    """(option name, target ratio, make candidate, make baseline) for the options section."""
+    H, L = hidden_size, num_layers
+    options: list[tuple[str, float, dict]] = [
+        ("weight_drop=0.5", 0.9, {"weight_drop": 0.5}),
+        ("locked_dropout=0.5", 0.9, {"locked_dropout": 0.5}),
+        ("weight_drop+locked", 0.9, {"weight_drop": 0.5, "locked_dropout": 0.4}),
+        ("layer_norm", 0.6, {"layer_norm": True}),
+        ("zoneout=0.1", 0.6, {"zoneout": 0.1}),
+        ("recurrent_dropout=0.25", 0.6, {"recurrent_dropout": 0.25}),
+    ]
+    return [
+        (
+            name,
+            target,
+            lambda kwargs=kwargs: rnn.LSTM(H, H, L, **kwargs),
+            lambda: torch.nn.LSTM(H, H, L),
+        )
+        for name, target, kwargs in options
+    ]
+
+
+def run_options(
+    args: argparse.Namespace, clock: Callable[[], float], repeats: int, warmup: int
+) -> list[dict]:
+    """Time every option against torch.nn.LSTM; print and return the rows."""
+    H, L = args.option_size, args.option_layers
+    tokens = args.batch_size * args.steps
+    header = (
+        f"{'option':<24} {'path':<6} {'H':>4} {'L':>2} {'rnnkit tok/s':>13} "
+        f"{'torch.nn.LSTM':>13} {'ratio':>6} {'target':>6}"
+    )
+    print(f"\noptions (training mode), median of {repeats} after {warmup} warm-up")
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for name, target, make, make_baseline in option_configurations(H, L):
+        candidate, baseline = make(), make_baseline()
+        ours, theirs = compare(
+            candidate, baseline, H, args.batch_size, args.steps, warmup, repeats, clock
+        )
+        row = {
+            "option": name,
+            "path": candidate.path,
+            "hidden_size": H,
+            "num_layers": L,
+            "rnnkit_tokens_per_s": tokens / ours,
+            "baseline": "torch.nn.LSTM",
+            "baseline_tokens_per_s": tokens / theirs,
+            "ratio": theirs / ours,
+            "target": target,
+        }
+        rows.append(row)
+        print(
+            f"{name:<24} {row['path']:<6} {H:>4} {L:>2} {row['rnnkit_tokens_per_s']:>13.0f} "
+            f"{row['baseline_tokens_per_s']:>13.0f} {row['ratio']:>6.2f} {target:>6.2f}",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="H=128, one layer, 3 repeats")
@@ -163,11 +240,25 @@ def main(argv: list[str] | None = None) -> int:
         help="wall: elapsed time (quiet machine); cpu: process CPU time, steadier on a "
         "loaded machine, best with --threads 1",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"JSON report (default {RESULTS.name}; {RESULTS_OPTIONS.name} with --options)",
+    )
+    parser.add_argument(
+        "--options", action="store_true", help="run only the options section (issue 4)"
+    )
+    parser.add_argument("--option-size", type=int, default=512, help="H of the options rows")
+    parser.add_argument("--option-layers", type=int, default=2, help="layers of the options rows")
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = RESULTS_OPTIONS if args.options else RESULTS
+    option_repeats, option_warmup = args.repeats, args.warmup
     if args.quick:
         args.sizes, args.layers, args.repeats, args.warmup = [128], [1], 3, 1
-    for name in ("repeats", "batch_size", "steps"):
+        option_repeats, option_warmup = 2, 1
+    for name in ("repeats", "batch_size", "steps", "option_size", "option_layers"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
 
@@ -187,10 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         f"T={args.steps}, median of {args.repeats} after {args.warmup} warm-up, "
         f"{args.clock} clock"
     )
-    print(header)
-    print("-" * len(header))
     rows = []
-    for path, name, H, L, make, make_baseline in configurations(args.sizes, args.layers):
+    if not args.options:
+        print(header)
+        print("-" * len(header))
+    for path, name, H, L, make, make_baseline in (
+        [] if args.options else configurations(args.sizes, args.layers)
+    ):
         candidate, baseline = make(), make_baseline()
         ours, theirs = compare(
             candidate, baseline, H, args.batch_size, args.steps, args.warmup, args.repeats, clock
@@ -212,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+    option_rows = run_options(args, clock, option_repeats, option_warmup)
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "training step (forward + backward of a random gradient), tokens/s",
@@ -226,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "warmup": args.warmup,
         "rows": rows,
+        "options": {
+            "benchmark": "rnnkit.nn.LSTM with each option, training mode, vs torch.nn.LSTM",
+            "repeats": option_repeats,
+            "warmup": option_warmup,
+            "rows": option_rows,
+        },
     }
     tmp = args.output.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")

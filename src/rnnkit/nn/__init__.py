@@ -3,7 +3,11 @@
 Cells know one step (``step(x_t, state) -> (y_t, new_state)``); layers own time and are
 drop-in replacements for ``torch.nn.RNN``, ``LSTM`` and ``GRU`` with extra options (peepholes,
 learned initial state, forget-gate bias, ``lengths=``) and a Jordan layer. The step functions
-both share are in :mod:`rnnkit.nn.functional`.
+both share are in :mod:`rnnkit.nn.functional`. Regularisers (weight drop, locked and
+recurrent dropout, zoneout, embedding dropout) are in :mod:`rnnkit.nn.regularizers`, layer
+normalisation in the cells and :mod:`rnnkit.nn.functional`, per-gate initialisation in
+:mod:`rnnkit.nn.init`; the layers switch each on by an option (``layer_norm=True``,
+``weight_drop=0.5``, ``init="orthogonal"``...).
 
 Example:
     >>> import torch
@@ -14,7 +18,9 @@ Example:
 """
 
 from rnnkit.nn.cells import GRUCell, JordanCell, LSTMCell, PeepholeLSTMCell, RNNCell
+from rnnkit.nn.init import init_recurrent
 from rnnkit.nn.layers import GRU, LSTM, RNN, JordanRNN, RecurrentLayer
+from rnnkit.nn.regularizers import LockedDropout
 
 __all__ = [
     "GRU",
@@ -24,7 +30,9 @@ __all__ = [
     "JordanCell",
     "JordanRNN",
     "LSTMCell",
+    "LockedDropout",
     "PeepholeLSTMCell",
     "RNNCell",
     "RecurrentLayer",
+    "init_recurrent",
 ]

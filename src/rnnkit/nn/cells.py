@@ -45,14 +45,16 @@ class _CellBase(nn.Module):
         *,
         bias: bool = True,
         output_size: int | None = None,
+        layer_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.spec = get_spec(cell)
         self.bias = _check_bool("bias", bias)
+        self.layer_norm = _check_bool("layer_norm", layer_norm)
         shapes = self.spec.parameter_shapes(
-            input_size, hidden_size, output_size=output_size, bias=bias
+            input_size, hidden_size, output_size=output_size, bias=bias, layer_norm=layer_norm
         )
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -74,11 +76,17 @@ class _CellBase(nn.Module):
         return {}
 
     def reset_parameters(self) -> None:
-        """Draw every parameter from ``U(-1/sqrt(H), 1/sqrt(H))``, torch's default."""
+        """Draw every parameter from ``U(-1/sqrt(H), 1/sqrt(H))``, torch's default.
+
+        Layer-norm gains (``ln_*_weight``) start at one and their biases at zero.
+        """
         bound = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():
-            for p in self.parameters():
-                p.uniform_(-bound, bound)
+            for name, p in self.named_parameters():
+                if name.startswith("ln_"):
+                    p.fill_(1.0 if name.endswith("_weight") else 0.0)
+                else:
+                    p.uniform_(-bound, bound)
 
     def initial_state(
         self,
@@ -163,8 +171,10 @@ class _CellBase(nn.Module):
             if unbatched:
                 state = tuple(s.unsqueeze(0) for s in state)
         params = dict(self.named_parameters())
-        xw_t = RF.project_input(self.spec.name, x_t, params)
-        y, new_state = RF.STEP_FUNCTIONS[self.spec.name](xw_t, state, params, **self._step_config())
+        name = self.spec.name
+        xw_t = RF.project_input(name, x_t, params, layer_norm=self.layer_norm)
+        step = RF.LAYER_NORM_STEP_FUNCTIONS[name] if self.layer_norm else RF.STEP_FUNCTIONS[name]
+        y, new_state = step(xw_t, state, params, **self._step_config())
         if unbatched:
             return y.squeeze(0), tuple(s.squeeze(0) for s in new_state)
         return y, new_state
@@ -177,6 +187,8 @@ class _CellBase(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
             s += ", bias=False"
+        if self.layer_norm:
+            s += ", layer_norm=True"
         return s
 
 
@@ -237,10 +249,18 @@ class LSTMCell(_CellBase):
         c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         h_t = o_t ⊙ tanh(c_t)
 
+    With ``layer_norm=True`` (Ba et al. 2016) the input and recurrent products are
+    normalised per gate block and the cell state before its squashing (``rnnkit.spec``)::
+
+        a_t = LN(W_ih x_t; γ_ih, β_ih) + b_ih + LN(W_hh h_{t-1}; γ_hh, β_hh) + b_hh
+        h_t = o_t ⊙ tanh(LN(c_t; γ_c, β_c))
+
     Args:
         input_size: ``I``.
         hidden_size: ``H``.
         bias: include ``bias_ih`` and ``bias_hh``.
+        layer_norm: add layer normalisation (parameters ``ln_ih_weight``, ``ln_ih_bias``,
+            ``ln_hh_weight``, ``ln_hh_bias``, ``ln_c_weight``, ``ln_c_bias``).
         device, dtype: where and how to create the parameters.
 
     Shape:
@@ -254,6 +274,8 @@ class LSTMCell(_CellBase):
         >>> y, (h, c) = cell(torch.ones(2, 3))
         >>> y.shape, c.shape, sorted(n for n, _ in cell.named_parameters())
         (torch.Size([2, 4]), torch.Size([2, 4]), ['bias_hh', 'bias_ih', 'weight_hh', 'weight_ih'])
+        >>> LSTMCell(3, 4, layer_norm=True).ln_c_weight.tolist()
+        [1.0, 1.0, 1.0, 1.0]
     """
 
     def __init__(
@@ -263,8 +285,18 @@ class LSTMCell(_CellBase):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        layer_norm: bool = False,
     ) -> None:
-        super().__init__("lstm", input_size, hidden_size, bias=bias, device=device, dtype=dtype)
+        super().__init__(
+            "lstm",
+            input_size,
+            hidden_size,
+            bias=bias,
+            layer_norm=layer_norm,
+            device=device,
+            dtype=dtype,
+        )
 
 
 class PeepholeLSTMCell(_CellBase):
@@ -283,6 +315,8 @@ class PeepholeLSTMCell(_CellBase):
         input_size: ``I``.
         hidden_size: ``H``.
         bias: include ``bias_ih`` and ``bias_hh`` (the peepholes ``weight_c*`` are always there).
+        layer_norm: add layer normalisation as in :class:`LSTMCell`; the peepholes see the
+            cell before its normalisation.
         device, dtype: where and how to create the parameters.
 
     Shape:
@@ -307,9 +341,17 @@ class PeepholeLSTMCell(_CellBase):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__(
-            "peephole_lstm", input_size, hidden_size, bias=bias, device=device, dtype=dtype
+            "peephole_lstm",
+            input_size,
+            hidden_size,
+            bias=bias,
+            layer_norm=layer_norm,
+            device=device,
+            dtype=dtype,
         )
 
 
@@ -323,10 +365,16 @@ class GRUCell(_CellBase):
         n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
         h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
+    With ``layer_norm=True`` the input and recurrent products are normalised per gate block:
+    ``LN(W_ih x_t; γ_ih, β_ih) + b_ih`` and ``LN(W_hh h_{t-1}; γ_hh, β_hh) + b_hh`` take the
+    places of ``W_ih x_t + b_ih`` and ``W_hh h_{t-1} + b_hh`` (so ``n_t`` sees
+    ``r_t ⊙ (LN_hh(·)_n + b_hn)``).
+
     Args:
         input_size: ``I``.
         hidden_size: ``H``.
         bias: include ``bias_ih`` and ``bias_hh``.
+        layer_norm: add layer normalisation (``ln_ih_*``, ``ln_hh_*``).
         device, dtype: where and how to create the parameters.
 
     Shape:
@@ -349,8 +397,18 @@ class GRUCell(_CellBase):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        layer_norm: bool = False,
     ) -> None:
-        super().__init__("gru", input_size, hidden_size, bias=bias, device=device, dtype=dtype)
+        super().__init__(
+            "gru",
+            input_size,
+            hidden_size,
+            bias=bias,
+            layer_norm=layer_norm,
+            device=device,
+            dtype=dtype,
+        )
 
 
 class JordanCell(_CellBase):

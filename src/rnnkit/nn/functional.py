@@ -12,10 +12,17 @@ A step is split in two, so that a layer can hoist the first part out of its time
 * a step function from :data:`STEP_FUNCTIONS` -- everything that depends on the previous
   state: the recurrent product and the gate arithmetic.
 
-Every step function has the signature ``step(xw_t, state, params, **config) -> (y_t,
-new_state)`` with ``xw_t`` the projected input of one step ``[B, G*H]``, ``state`` a tuple of
-``[B, ·]`` tensors and ``params`` a mapping from the spec's parameter names (``weight_hh``,
-``bias_hh``, ``weight_ci``, ...) to tensors. The equations are in ``rnnkit.spec``.
+Layer normalisation (``layer_norm=True``, Ba et al. 2016) has its own projection
+(``project_input(..., layer_norm=True)``: ``LN(W_ih x)`` normalised for all steps at once) and
+its own step functions (:data:`LAYER_NORM_STEP_FUNCTIONS`). Every step function also takes
+``recurrent_mask=``, a recurrent-dropout mask applied to ``h_{t-1}`` where it enters the
+recurrent product.
+
+Every step function has the signature ``step(xw_t, state, params, **config,
+recurrent_mask=None) -> (y_t, new_state)`` with ``xw_t`` the projected input of one step
+``[B, G*H]``, ``state`` a tuple of ``[B, ·]`` tensors and ``params`` a mapping from the
+spec's parameter names (``weight_hh``, ``bias_hh``, ``weight_ci``, ...) to tensors. The
+equations are in ``rnnkit.spec``.
 
 Example:
     >>> import torch
@@ -34,11 +41,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.spec import LAYER_NORM_EPS
+
 __all__ = [
     "FOLDED_BIAS",
+    "LAYER_NORM_STEP_FUNCTIONS",
     "STEP_FUNCTIONS",
+    "block_layer_norm",
     "gru_step",
     "jordan_step",
+    "layer_norm_gru_step",
+    "layer_norm_lstm_step",
+    "layer_norm_peephole_lstm_step",
     "lstm_step",
     "peephole_lstm_step",
     "project_input",
@@ -60,13 +74,19 @@ FOLDED_BIAS: dict[str, str | None] = {
 }
 
 
-def project_input(cell: str, x: Tensor, params: Params) -> Tensor:
-    """Project inputs of any number of steps at once: ``W_ih x + b_ih`` (+ a folded bias).
+def project_input(cell: str, x: Tensor, params: Params, layer_norm: bool = False) -> Tensor:
+    """Project inputs of any number of steps at once: ``W_ih x + b_ih`` (+ folded biases).
+
+    With ``layer_norm`` the product is normalised per gate block first,
+    ``LN(W_ih x; γ_ih, β_ih) + b_ih``, and for the LSTMs the recurrent part's constant terms
+    ``b_hh + β_hh`` are folded in too, so their step adds only ``γ_hh ⊙ norm(W_hh h_{t-1})``.
 
     Args:
         cell: the cell's spec name (a key of :data:`FOLDED_BIAS`).
         x: inputs, any leading shape.
-        params: the cell's parameters; ``bias_ih`` and the folded bias are optional.
+        params: the cell's parameters; biases are optional, the ``ln_*`` gains and biases are
+            needed with ``layer_norm``.
+        layer_norm: normalise the projection (``lstm``, ``peephole_lstm``, ``gru``).
 
     Shape:
         ``x``: ``[..., I]`` -> ``[..., G*H]``.
@@ -76,7 +96,7 @@ def project_input(cell: str, x: Tensor, params: Params) -> Tensor:
         :data:`FOLDED_BIAS`, the recurrent bias added.
 
     Raises:
-        ValueError: ``cell`` is not a known cell.
+        ValueError: ``cell`` is not a known cell, or ``layer_norm`` for a cell without it.
     """
     if cell not in FOLDED_BIAS:
         raise ValueError(f"Argument `cell` must be one of {list(FOLDED_BIAS)}, got {cell!r}.")
@@ -84,7 +104,51 @@ def project_input(cell: str, x: Tensor, params: Params) -> Tensor:
     folded = FOLDED_BIAS[cell]
     if folded is not None and folded in params:
         bias = params[folded] if bias is None else bias + params[folded]
-    return F.linear(x, params["weight_ih"], bias)
+    if not layer_norm:
+        return F.linear(x, params["weight_ih"], bias)
+    if cell not in LAYER_NORM_STEP_FUNCTIONS:
+        raise ValueError(
+            f"Argument `layer_norm=True` is defined for cells {list(LAYER_NORM_STEP_FUNCTIONS)}, "
+            f"not for {cell!r}."
+        )
+    shift = params["ln_ih_bias"]
+    if bias is not None:
+        shift = shift + bias
+    if cell != "gru":
+        shift = shift + params["ln_hh_bias"]
+    normed = _block_norm(F.linear(x, params["weight_ih"]), _LAYER_NORM_GATES[cell])
+    return torch.addcmul(shift, normed, params["ln_ih_weight"])
+
+
+def block_layer_norm(a: Tensor, weight: Tensor, bias: Tensor, blocks: int) -> Tensor:
+    """Layer normalisation of each of ``blocks`` gate blocks on its own statistics.
+
+    ``LN(a) = γ ⊙ (a_k - mean(a_k)) / sqrt(var(a_k) + eps) + β`` per block ``a_k`` of ``H``
+    units (biased variance, ``eps = spec.LAYER_NORM_EPS``), with gains and biases over all
+    ``G*H`` units, as ``rnnkit.spec`` defines it.
+
+    Args:
+        a: ``[..., G*H]``.
+        weight: ``γ``, ``[G*H]``.
+        bias: ``β``, ``[G*H]``.
+        blocks: ``G``.
+
+    Returns:
+        ``LN(a)``, the shape of ``a``.
+
+    >>> a = torch.tensor([[1.0, 3.0, 0.0, 4.0]])
+    >>> block_layer_norm(a, torch.ones(4), torch.zeros(4), 2).round(decimals=4)
+    tensor([[-1.,  1., -1.,  1.]])
+    """
+    return torch.addcmul(bias, _block_norm(a, blocks), weight)
+
+
+def _block_norm(a: Tensor, blocks: int) -> Tensor:
+    # Per-block normalisation without gains (F.layer_norm's gains would be per H, not per G*H).
+    if blocks == 1:
+        return F.layer_norm(a, a.shape[-1:], eps=LAYER_NORM_EPS)
+    shaped = a.unflatten(-1, (blocks, a.shape[-1] // blocks))
+    return F.layer_norm(shaped, shaped.shape[-1:], eps=LAYER_NORM_EPS).flatten(-2)
 
 
 def _recurrent(xw_t: Tensor, h_prev: Tensor, weight: Tensor) -> Tensor:
@@ -92,8 +156,18 @@ def _recurrent(xw_t: Tensor, h_prev: Tensor, weight: Tensor) -> Tensor:
     return torch.addmm(xw_t, h_prev, weight.t())
 
 
+def _masked(h_prev: Tensor, mask: Tensor | None) -> Tensor:
+    # Recurrent dropout acts on h_{t-1} where it enters the recurrent product only: the state
+    # carried on (the GRU's z ⊙ h_{t-1}, the LSTM's c) is never dropped.
+    return h_prev if mask is None else h_prev * mask
+
+
 def rnn_step(
-    xw_t: Tensor, state: State, params: Params, nonlinearity: str = "tanh"
+    xw_t: Tensor,
+    state: State,
+    params: Params,
+    nonlinearity: str = "tanh",
+    recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, State]:
     """One Elman step: ``h_t = f(xw_t + W_hh h_{t-1})`` (``b_hh`` folded into ``xw_t``).
 
@@ -102,17 +176,20 @@ def rnn_step(
         state: ``(h_{t-1},)``.
         params: needs ``weight_hh``.
         nonlinearity: ``"tanh"`` or ``"relu"``.
+        recurrent_mask: recurrent dropout, ``[B, H]``: the product sees ``h_{t-1} ⊙ mask``.
 
     Returns:
         ``(h_t, (h_t,))``.
     """
     (h_prev,) = state
-    pre = _recurrent(xw_t, h_prev, params["weight_hh"])
+    pre = _recurrent(xw_t, _masked(h_prev, recurrent_mask), params["weight_hh"])
     h = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
     return h, (h,)
 
 
-def lstm_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tensor, State]:
+def lstm_step(
+    xw_t: Tensor, state: State, params: Params, recurrent_mask: Tensor | None = None
+) -> tuple[Tensor, State]:
     """One LSTM step (gate order i, f, g, o; ``b_hh`` folded into ``xw_t``).
 
     ``gates = xw_t + W_hh h_{t-1}``; ``c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)``;
@@ -122,12 +199,13 @@ def lstm_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tensor, State
         xw_t: projected input of this step, ``[B, 4H]``.
         state: ``(h_{t-1}, c_{t-1})``.
         params: needs ``weight_hh``; ``weight_hr`` optional (projection).
+        recurrent_mask: recurrent dropout on ``h_{t-1}`` in the product, ``[B, H]`` (``[B, P]``).
 
     Returns:
         ``(h_t, (h_t, c_t))``.
     """
     h_prev, c_prev = state
-    gates = _recurrent(xw_t, h_prev, params["weight_hh"])
+    gates = _recurrent(xw_t, _masked(h_prev, recurrent_mask), params["weight_hh"])
     i, f, g, o = gates.chunk(4, 1)
     c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
@@ -137,7 +215,9 @@ def lstm_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tensor, State
     return h, (h, c)
 
 
-def peephole_lstm_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tensor, State]:
+def peephole_lstm_step(
+    xw_t: Tensor, state: State, params: Params, recurrent_mask: Tensor | None = None
+) -> tuple[Tensor, State]:
     """One peephole-LSTM step: the gates also see the cell (``w_ci, w_cf`` c_{t-1}, ``w_co`` c_t).
 
     Args:
@@ -145,12 +225,13 @@ def peephole_lstm_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tens
         state: ``(h_{t-1}, c_{t-1})``.
         params: needs ``weight_hh``, ``weight_ci``, ``weight_cf``, ``weight_co``;
             ``weight_hr`` optional (projection).
+        recurrent_mask: recurrent dropout on ``h_{t-1}`` in the product, ``[B, H]`` (``[B, P]``).
 
     Returns:
         ``(h_t, (h_t, c_t))``.
     """
     h_prev, c_prev = state
-    gates = _recurrent(xw_t, h_prev, params["weight_hh"])
+    gates = _recurrent(xw_t, _masked(h_prev, recurrent_mask), params["weight_hh"])
     i, f, g, o = gates.chunk(4, 1)
     i = torch.sigmoid(torch.addcmul(i, params["weight_ci"], c_prev))
     f = torch.sigmoid(torch.addcmul(f, params["weight_cf"], c_prev))
@@ -163,7 +244,9 @@ def peephole_lstm_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tens
     return h, (h, c)
 
 
-def gru_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tensor, State]:
+def gru_step(
+    xw_t: Tensor, state: State, params: Params, recurrent_mask: Tensor | None = None
+) -> tuple[Tensor, State]:
     """One GRU step (gate order r, z, n, as in torch).
 
     ``hw = W_hh h_{t-1} + b_hh``; ``r, z = σ(xw_rz + hw_rz)``; ``n = tanh(xw_n + r ⊙ hw_n)``;
@@ -173,16 +256,24 @@ def gru_step(xw_t: Tensor, state: State, params: Params) -> tuple[Tensor, State]
         xw_t: projected input of this step (with ``b_ih``), ``[B, 3H]``.
         state: ``(h_{t-1},)``.
         params: needs ``weight_hh``; ``bias_hh`` optional.
+        recurrent_mask: recurrent dropout on ``h_{t-1}`` in the product (not in
+            ``z ⊙ h_{t-1}``), ``[B, H]``.
 
     Returns:
         ``(h_t, (h_t,))``.
     """
     (h_prev,) = state
     bias_hh = params.get("bias_hh")
+    h_in = _masked(h_prev, recurrent_mask)
     if bias_hh is None:
-        hw = torch.mm(h_prev, params["weight_hh"].t())
+        hw = torch.mm(h_in, params["weight_hh"].t())
     else:
-        hw = torch.addmm(bias_hh, h_prev, params["weight_hh"].t())
+        hw = torch.addmm(bias_hh, h_in, params["weight_hh"].t())
+    return _gru_gates(xw_t, h_prev, hw)
+
+
+def _gru_gates(xw_t: Tensor, h_prev: Tensor, hw: Tensor) -> tuple[Tensor, State]:
+    # Everything after the recurrent part hw = (LN_hh)(W_hh h_{t-1}) + b_hh.
     H = h_prev.shape[-1]
     rz = torch.sigmoid(xw_t[:, : 2 * H] + hw[:, : 2 * H])
     r, z = rz.chunk(2, 1)
@@ -213,6 +304,7 @@ def jordan_step(
     params: Params,
     nonlinearity: str = "tanh",
     output_activation: str = "identity",
+    recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, State]:
     """One Jordan step: the previous output is fed back (``b_yh`` folded into ``xw_t``).
 
@@ -224,12 +316,13 @@ def jordan_step(
         params: needs ``weight_yh``, ``weight_hy``; ``bias_y`` optional.
         nonlinearity: ``f``, ``"tanh"`` or ``"relu"``.
         output_activation: ``g``, one of identity, sigmoid, tanh, softmax.
+        recurrent_mask: recurrent dropout on ``y_{t-1}`` in the product, ``[B, O]``.
 
     Returns:
         ``(y_t, (y_t,))``.
     """
     (y_prev,) = state
-    pre = _recurrent(xw_t, y_prev, params["weight_yh"])
+    pre = _recurrent(xw_t, _masked(y_prev, recurrent_mask), params["weight_yh"])
     h = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
     a = F.linear(h, params["weight_hy"], params.get("bias_y"))
     y = _output_activation(a, output_activation)
@@ -244,3 +337,99 @@ STEP_FUNCTIONS: dict[str, StepFunction] = {
     "peephole_lstm": peephole_lstm_step,
     "gru": gru_step,
 }
+
+
+def _layer_norm_lstm(
+    xw_t: Tensor, state: State, params: Params, peephole: bool, recurrent_mask: Tensor | None
+) -> tuple[Tensor, State]:
+    h_prev, c_prev = state
+    hw = torch.mm(_masked(h_prev, recurrent_mask), params["weight_hh"].t())
+    # xw_t already holds LN_ih(W_ih x_t) + b_ih + b_hh + β_hh (project_input).
+    gates = torch.addcmul(xw_t, _block_norm(hw, 4), params["ln_hh_weight"])
+    i, f, g, o = gates.chunk(4, 1)
+    if peephole:
+        i = torch.addcmul(i, params["weight_ci"], c_prev)
+        f = torch.addcmul(f, params["weight_cf"], c_prev)
+    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+    if peephole:
+        o = torch.addcmul(o, params["weight_co"], c)
+    c_hat = F.layer_norm(
+        c, c.shape[-1:], params["ln_c_weight"], params["ln_c_bias"], eps=LAYER_NORM_EPS
+    )
+    h = torch.sigmoid(o) * torch.tanh(c_hat)
+    weight_hr = params.get("weight_hr")
+    if weight_hr is not None:
+        h = F.linear(h, weight_hr)
+    return h, (h, c)
+
+
+def layer_norm_lstm_step(
+    xw_t: Tensor, state: State, params: Params, recurrent_mask: Tensor | None = None
+) -> tuple[Tensor, State]:
+    """One layer-normalised LSTM step (Ba et al. 2016), after ``project_input(layer_norm=True)``.
+
+    ``gates = LN(W_ih x_t; γ_ih, β_ih) + b_ih + LN(W_hh h_{t-1}; γ_hh, β_hh) + b_hh`` (each of
+    the 4 gate blocks normalised on its own); ``c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)``;
+    ``h_t = σ(o) ⊙ tanh(LN(c_t; γ_c, β_c))``, then ``W_hr h_t`` with a projection.
+
+    Args:
+        xw_t: ``LN(W_ih x_t) + b_ih + b_hh + β_hh``, ``[B, 4H]``.
+        state: ``(h_{t-1}, c_{t-1})``.
+        params: needs ``weight_hh``, ``ln_hh_weight``, ``ln_c_weight``, ``ln_c_bias``;
+            ``weight_hr`` optional.
+        recurrent_mask: recurrent dropout on ``h_{t-1}`` in the product.
+
+    Returns:
+        ``(h_t, (h_t, c_t))``.
+    """
+    return _layer_norm_lstm(xw_t, state, params, False, recurrent_mask)
+
+
+def layer_norm_peephole_lstm_step(
+    xw_t: Tensor, state: State, params: Params, recurrent_mask: Tensor | None = None
+) -> tuple[Tensor, State]:
+    """One layer-normalised peephole-LSTM step: :func:`layer_norm_lstm_step` plus peepholes.
+
+    The peepholes see the cell before its normalisation: ``i, f`` add ``w_ci ⊙ c_{t-1}``,
+    ``w_cf ⊙ c_{t-1}``; ``o`` adds ``w_co ⊙ c_t``; ``h_t = σ(o) ⊙ tanh(LN(c_t))``.
+
+    Returns:
+        ``(h_t, (h_t, c_t))``.
+    """
+    return _layer_norm_lstm(xw_t, state, params, True, recurrent_mask)
+
+
+def layer_norm_gru_step(
+    xw_t: Tensor, state: State, params: Params, recurrent_mask: Tensor | None = None
+) -> tuple[Tensor, State]:
+    """One layer-normalised GRU step, after ``project_input("gru", ..., layer_norm=True)``.
+
+    ``hw = LN(W_hh h_{t-1}; γ_hh, β_hh) + b_hh`` (3 blocks on their own statistics);
+    ``r, z = σ(xw_rz + hw_rz)``; ``n = tanh(xw_n + r ⊙ hw_n)``;
+    ``h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}``.
+
+    Args:
+        xw_t: ``LN(W_ih x_t) + b_ih``, ``[B, 3H]``.
+        state: ``(h_{t-1},)``.
+        params: needs ``weight_hh``, ``ln_hh_weight``, ``ln_hh_bias``; ``bias_hh`` optional.
+        recurrent_mask: recurrent dropout on ``h_{t-1}`` in the product.
+
+    Returns:
+        ``(h_t, (h_t,))``.
+    """
+    (h_prev,) = state
+    hw = _block_norm(torch.mm(_masked(h_prev, recurrent_mask), params["weight_hh"].t()), 3)
+    shift = params["ln_hh_bias"]
+    bias_hh = params.get("bias_hh")
+    if bias_hh is not None:
+        shift = shift + bias_hh
+    return _gru_gates(xw_t, h_prev, torch.addcmul(shift, hw, params["ln_hh_weight"]))
+
+
+#: The layer-normalised step function of each cell that has one, by spec name.
+LAYER_NORM_STEP_FUNCTIONS: dict[str, StepFunction] = {
+    "lstm": layer_norm_lstm_step,
+    "peephole_lstm": layer_norm_peephole_lstm_step,
+    "gru": layer_norm_gru_step,
+}
+_LAYER_NORM_GATES = {"lstm": 4, "peephole_lstm": 4, "gru": 3}

@@ -15,6 +15,32 @@ layers -- and runs one of two paths (``layer.path``, shown in ``repr``):
   exactly what the cell's ``step`` runs. Per-step options slot in at
   :meth:`RecurrentLayer._run_direction` (masks, zoneout) or the step function (layer norm).
 
+Regularisation, normalisation and initialisation options (equations in
+:mod:`rnnkit.nn.regularizers`, :mod:`rnnkit.nn.functional` and :mod:`rnnkit.nn.init`), and
+the path each leaves a layer on:
+
+=========================  ===============================================  ===============
+option                     what                                             path
+=========================  ===============================================  ===============
+``weight_drop=p``          DropConnect on ``weight_hh``, once per forward   unchanged
+``locked_dropout=p``       one mask per sequence on each layer's input      unchanged
+                           and on the last layer's output
+``recurrent_dropout=p``    one mask per sequence on ``h_{t-1}`` where it    loop (training)
+                           enters ``W_hh h_{t-1}``
+``zoneout=p``              units keep their previous value w.p. ``p``       loop
+``zoneout_c=p``            the LSTM cell's own zoneout (default ``p``)      loop
+``layer_norm=True``        layer norm per gate block and of ``c``           loop
+``init=scheme``            per-gate-block initialisation                    unchanged
+=========================  ===============================================  ===============
+
+The dropout-type options act in training only (``recurrent_dropout`` in evaluation is the
+identity, so an evaluating layer goes back to the fused path); zoneout evaluates to its
+expectation. The masks drawn by the last training forward are kept in ``layer.last_masks``
+for inspection, keyed ``"weight_drop_l0"`` (``[G*H, H]``), ``"locked_l0"`` (input of layer
+0, ``[B, I]``) ... ``"locked_output"`` (``[B, D*H]``), ``"recurrent_l0"`` (``[B, H]``) and
+``"zoneout_h_l0"``, ``"zoneout_c_l0"`` (``[T, B, H]``, one mask per step in time order), each
+with ``_reverse`` for the backward direction.
+
 Variable lengths, either way::
 
     padded batch, lengths = [3, 1, 2]       packed (sorted by length, time-major)
@@ -41,7 +67,7 @@ import functools
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +75,8 @@ from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.nn import functional as RF
+from rnnkit.nn import regularizers as R
+from rnnkit.nn.init import check_scheme, init_recurrent
 from rnnkit.spec import CellSpec, check_nonlinearity, check_output_activation, get_spec
 
 __all__ = ["GRU", "LSTM", "RNN", "JordanRNN", "RecurrentLayer"]
@@ -62,6 +90,8 @@ OPTION_OWNERS: dict[str, tuple[str, ...]] = {
     "peephole": ("LSTM",),
     "proj_size": ("LSTM",),
     "forget_bias": ("LSTM",),
+    "zoneout_c": ("LSTM",),
+    "layer_norm": ("LSTM", "GRU"),
     "nonlinearity": ("RNN", "JordanRNN"),
     "output_size": ("JordanRNN",),
     "output_activation": ("JordanRNN",),
@@ -107,6 +137,19 @@ def _permute(state: State, permutation: Tensor | None) -> State:
     return tuple(s.index_select(1, permutation) for s in state)
 
 
+def _packed_rows(
+    batch_sizes: Tensor, sorted_indices: Tensor | None, device: torch.device
+) -> Tensor:
+    """The sequence (in the caller's batch order) each row of a packed batch belongs to."""
+    # Packed rows are step-major: step t holds sorted sequences 0 .. batch_sizes[t] - 1.
+    sizes = batch_sizes.to("cpu")
+    columns = torch.arange(int(sizes[0]))
+    rows = columns.expand(len(sizes), -1)[columns.unsqueeze(0) < sizes.unsqueeze(1)]
+    if sorted_indices is not None:
+        rows = sorted_indices.to("cpu")[rows]
+    return rows.to(device)
+
+
 class RecurrentLayer(nn.Module):
     """Base of :class:`RNN`, :class:`LSTM`, :class:`GRU` and :class:`JordanRNN`.
 
@@ -131,9 +174,20 @@ class RecurrentLayer(nn.Module):
             direction, broadcast over the batch when ``hx`` is not given. Starts at zero.
         forget_bias: if given, the forget block of ``bias_ih`` is set to it and that of
             ``bias_hh`` to zero at initialisation, so their sum is ``forget_bias``.
+        layer_norm: layer normalisation per gate block (``lstm``, ``peephole_lstm``, ``gru``).
+        locked_dropout: variational dropout on each layer's input and the last layer's output.
+        recurrent_dropout: variational dropout on ``h_{t-1}`` in the recurrent product.
+        weight_drop: DropConnect on ``weight_hh`` (Jordan: ``weight_yh``), once per forward.
+        zoneout: zoneout probability of ``h`` (``y`` for Jordan), and of ``c`` by default.
+        zoneout_c: zoneout probability of the LSTM cell ``c``; ``None`` takes ``zoneout``.
+        init: per-gate-block initialisation scheme (:data:`rnnkit.nn.init.INIT_SCHEMES`);
+            ``None`` keeps torch's uniform draw.
         force_loop: run the loop path even where the fused kernel applies (an attribute too,
             so tests and benchmarks can switch it on an existing layer).
         device, dtype: where and how to create the parameters.
+
+    Attributes:
+        last_masks: the masks the last training forward drew, by name (module docstring).
     """
 
     def __init__(
@@ -153,6 +207,13 @@ class RecurrentLayer(nn.Module):
         output_activation: str = "identity",
         learn_initial_state: bool = False,
         forget_bias: float | None = None,
+        layer_norm: bool = False,
+        locked_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
+        zoneout_c: float | None = None,
+        init: str | None = None,
         force_loop: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -191,9 +252,33 @@ class RecurrentLayer(nn.Module):
             ("batch_first", batch_first),
             ("bidirectional", bidirectional),
             ("learn_initial_state", learn_initial_state),
+            ("layer_norm", layer_norm),
             ("force_loop", force_loop),
         ):
             _check_bool(name, value)
+        if layer_norm and not spec.layer_norm_allowed:
+            raise ValueError(
+                f"Argument `layer_norm=True` is defined for cells 'lstm', 'peephole_lstm' and "
+                f"'gru', not for '{spec.name}'."
+            )
+        probabilities = {
+            name: R.check_probability(name, value)
+            for name, value in (
+                ("locked_dropout", locked_dropout),
+                ("recurrent_dropout", recurrent_dropout),
+                ("weight_drop", weight_drop),
+                ("zoneout", zoneout),
+            )
+        }
+        if zoneout_c is not None:
+            R.check_probability("zoneout_c", zoneout_c)
+            if not spec.has_cell_state:
+                raise ValueError(
+                    f"Argument `zoneout_c` needs a cell with a cell state (an LSTM), got cell "
+                    f"'{spec.name}'."
+                )
+        if init is not None:
+            check_scheme(init)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"Argument `dropout` acts between stacked layers, so dropout={dropout} has no "
@@ -215,7 +300,18 @@ class RecurrentLayer(nn.Module):
         self.output_activation = output_activation
         self.learn_initial_state = learn_initial_state
         self.forget_bias = None if forget_bias is None else float(forget_bias)
+        self.layer_norm = layer_norm
+        self.locked_dropout = probabilities["locked_dropout"]
+        self.recurrent_dropout = probabilities["recurrent_dropout"]
+        self.weight_drop = probabilities["weight_drop"]
+        self.zoneout = probabilities["zoneout"]
+        if not spec.has_cell_state:
+            self.zoneout_c = 0.0
+        else:
+            self.zoneout_c = self.zoneout if zoneout_c is None else float(zoneout_c)
+        self.init = init
         self.force_loop = force_loop
+        self.last_masks: dict[str, Tensor] = {}
 
         D = self.num_directions
         out_size = self.direction_output_size
@@ -225,7 +321,12 @@ class RecurrentLayer(nn.Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else out_size * D
             shapes = spec.parameter_shapes(
-                layer_input, hidden_size, output_size=output_size, bias=bias, proj_size=proj_size
+                layer_input,
+                hidden_size,
+                output_size=output_size,
+                bias=bias,
+                layer_norm=layer_norm,
+                proj_size=proj_size,
             )
             for direction in range(D):
                 suffix = self._suffix(layer, direction)
@@ -294,10 +395,31 @@ class RecurrentLayer(nn.Module):
         names = self._names[layer * self.num_directions + direction]
         return {name: getattr(self, full) for name, full in names.items()}
 
+    @property
+    def _recurrent_weight(self) -> str:
+        # The matrix that multiplies the fed-back state: what weight drop acts on.
+        return "weight_yh" if self.spec.name == "jordan" else "weight_hh"
+
     def _forward_parameters(self, layer: int, direction: int) -> dict[str, Tensor]:
-        # The tensors one forward pass uses. Both paths read weights only through here, so an
-        # option that transforms weights (weight drop) overrides this method alone.
-        return dict(self.direction_parameters(layer, direction))
+        # The tensors one forward pass uses. Both paths read weights only through here (once
+        # per forward, layer and direction), so weight drop lives here alone and the fused
+        # kernel receives the dropped matrix as one of its flat weights.
+        params: dict[str, Tensor] = dict(self.direction_parameters(layer, direction))
+        if self.weight_drop and self.training:
+            name = self._recurrent_weight
+            params[name], mask = R.dropconnect(params[name], self.weight_drop)
+            if mask is not None:
+                self.last_masks["weight_drop" + self._suffix(layer, direction)] = mask
+        return params
+
+    def _all_forward_parameters(self) -> list[dict[str, Tensor]]:
+        # One forward's parameters, [layer * D + direction]; draws this forward's masks anew.
+        self.last_masks = {}
+        return [
+            self._forward_parameters(layer, direction)
+            for layer in range(self.num_layers)
+            for direction in range(self.num_directions)
+        ]
 
     @property
     def _fused_mode(self) -> str | None:
@@ -310,28 +432,45 @@ class RecurrentLayer(nn.Module):
         return None
 
     def _fused_supported(self) -> bool:
-        """Whether the options allow the fused kernel (options that change the step do not)."""
-        return self._fused_mode is not None
+        """Whether the options allow the fused kernel (options that change the step do not).
+
+        Weight drop (the dropped matrix is passed to the kernel), locked dropout (between
+        per-layer kernel calls) and ``init`` keep it; layer norm and zoneout need the loop;
+        recurrent dropout needs it in training only (in evaluation it is the identity).
+        """
+        if self._fused_mode is None or self.layer_norm or self.zoneout or self.zoneout_c:
+            return False
+        return not (self.recurrent_dropout and self.training)
 
     @property
     def path(self) -> str:
-        """``"fused"`` (torch's kernel) or ``"loop"`` (a Python loop over the cell's step)."""
+        """``"fused"`` (torch's kernel) or ``"loop"`` (a Python loop over the cell's step).
+
+        It can change with ``train()``/``eval()``: see :meth:`_fused_supported`.
+        """
         return "fused" if self._fused_supported() and not self.force_loop else "loop"
 
     def reset_parameters(self) -> None:
         """Draw cell parameters from ``U(-1/sqrt(H), 1/sqrt(H))`` (torch's default).
 
-        Learned initial states start at zero; ``forget_bias``, if set, is applied last.
+        Layer-norm gains start at one and their biases at zero, learned initial states at
+        zero; then the ``init`` scheme, if set, re-initialises the weights and biases per gate
+        block (:func:`rnnkit.nn.init.init_recurrent`), and ``forget_bias``, if set, comes last.
         """
         bound = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():
             for names in self._names:
-                for full in names.values():
-                    getattr(self, full).uniform_(-bound, bound)
+                for name, full in names.items():
+                    if name.startswith("ln_"):
+                        getattr(self, full).fill_(1.0 if name.endswith("_weight") else 0.0)
+                    else:
+                        getattr(self, full).uniform_(-bound, bound)
             for names in self._state_param_names:
                 for name in names:
                     if hasattr(self, name):
                         getattr(self, name).zero_()
+            if self.init is not None:
+                init_recurrent(self, self.init)
             if self.forget_bias is not None:
                 f = self.spec.gate_slice("f", self.hidden_size)
                 for names in self._names:
@@ -345,7 +484,7 @@ class RecurrentLayer(nn.Module):
         after ``.to()``/``.cuda()``.
         """
         mode = self._fused_mode
-        if mode is None:
+        if mode is None or self.layer_norm:
             return
         weights = [
             getattr(self, names[n])
@@ -407,6 +546,15 @@ class RecurrentLayer(nn.Module):
             s += ", learn_initial_state=True"
         if self.forget_bias is not None:
             s += f", forget_bias={self.forget_bias}"
+        if self.layer_norm:
+            s += ", layer_norm=True"
+        for name in ("locked_dropout", "recurrent_dropout", "weight_drop", "zoneout"):
+            if getattr(self, name):
+                s += f", {name}={getattr(self, name)}"
+        if self.spec.has_cell_state and self.zoneout_c != self.zoneout:
+            s += f", zoneout_c={self.zoneout_c}"
+        if self.init is not None:
+            s += f", init={self.init!r}"
         if self.force_loop:
             s += ", force_loop=True"
         return s + f", path={self.path}"
@@ -583,11 +731,12 @@ class RecurrentLayer(nn.Module):
                 lengths = None  # every sequence is full: nothing to mask
         state = self._check_hx(hx, B, batched, input)
 
+        params = self._all_forward_parameters()
         if self.path == "fused":
-            output, state_n = self._fused_padded(input, state, lengths)
+            output, state_n = self._fused_padded(input, state, lengths, params)
         else:
             x = input.transpose(0, 1).contiguous() if self.batch_first else input
-            output, state_n = self._loop(x, state, lengths)
+            output, state_n = self._loop(x, state, lengths, params)
             if self.batch_first:
                 output = output.transpose(0, 1).contiguous()
         if not batched:
@@ -601,13 +750,18 @@ class RecurrentLayer(nn.Module):
         data, batch_sizes, sorted_indices, unsorted_indices = packed
         self._check_input(data, (2,))
         state = self._check_hx(hx, int(batch_sizes[0]), True, data)
+        params = self._all_forward_parameters()
         if self.path == "fused":
-            out, state_n = self._call_fused(data, _permute(state, sorted_indices), batch_sizes)
+            out, state_n = self._call_fused(
+                data, _permute(state, sorted_indices), params, batch_sizes, sorted_indices
+            )
             state_n = _permute(state_n, unsorted_indices)
         else:
             x, lengths = pad_packed_sequence(packed)  # [T, B, I], original batch order
             T = x.shape[0]
-            padded, state_n = self._loop(x, state, None if int(lengths.min()) == T else lengths)
+            padded, state_n = self._loop(
+                x, state, None if int(lengths.min()) == T else lengths, params
+            )
             if sorted_indices is not None:
                 padded = padded.index_select(1, sorted_indices)
                 lengths = lengths.index_select(0, sorted_indices.cpu())
@@ -620,24 +774,19 @@ class RecurrentLayer(nn.Module):
     # ----------------------------------------------------------------------------------------
     # Fused path
 
-    def _fused_weights(self) -> list[Tensor]:
-        weights = []
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                params = self._forward_parameters(layer, direction)
-                weights.extend(params[n] for n in _FUSED_PARAM_ORDER if n in params)
-        return weights
-
     def _call_fused(
-        self, x: Tensor, state: State, batch_sizes: Tensor | None = None
+        self,
+        x: Tensor,
+        state: State,
+        params: list[dict[str, Tensor]],
+        batch_sizes: Tensor | None = None,
+        sorted_indices: Tensor | None = None,
     ) -> tuple[Tensor, State]:
+        """Run the fused kernel; ``sorted_indices``: batch order of a packed ``x``'s state."""
         mode = self._fused_mode
         if mode is None:
             raise ValueError(f"Cell '{self.spec.name}' has no fused kernel; use the loop path.")
         kernel = _FUSED_KERNELS[mode]
-        hx = state if mode == "LSTM" else state[0]
-        weights = self._fused_weights()
-        common = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
         with warnings.catch_warnings():
             if x.is_cuda:
                 # cuDNN copies weights that are not in the module's flat buffer (weights made
@@ -645,23 +794,88 @@ class RecurrentLayer(nn.Module):
                 warnings.filterwarnings(
                     "ignore", message="RNN module weights are not part of single contiguous"
                 )
+            # On CPU, float32 LSTMs with a projection fall back from oneDNN to torch's own
+            # kernel (the same results) and torch says so; the user can do nothing about it.
+            warnings.filterwarnings(
+                "ignore", message="LSTM with projections is not supported with oneDNN"
+            )
+            if self.locked_dropout and self.training:
+                return self._fused_by_layer(kernel, x, state, params, batch_sizes, sorted_indices)
+            weights = [p[n] for p in params for n in _FUSED_PARAM_ORDER if n in p]
+            hx = state if mode == "LSTM" else state[0]
+            common = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
             if batch_sizes is None:
                 result = kernel(x, hx, weights, *common, self.batch_first)
             else:
                 result = kernel(x, batch_sizes, hx, weights, *common)
         return result[0], tuple(result[1:])
 
+    def _fused_by_layer(
+        self,
+        kernel: Callable[..., tuple[Tensor, ...]],
+        x: Tensor,
+        state: State,
+        params: list[dict[str, Tensor]],
+        batch_sizes: Tensor | None,
+        sorted_indices: Tensor | None,
+    ) -> tuple[Tensor, State]:
+        # Locked dropout acts between layers, so each layer is its own kernel call, with the
+        # per-sequence mask broadcast over time (padded) or gathered per row (packed).
+        D = self.num_directions
+        B = state[0].shape[1]
+        if batch_sizes is not None:
+            rows = _packed_rows(batch_sizes, sorted_indices, x.device)
+        time_axis = 1 if self.batch_first else 0
+
+        def locked(key: str, value: Tensor) -> Tensor:
+            mask = R.dropout_mask((B, value.shape[-1]), self.locked_dropout, value)
+            self.last_masks[key] = mask
+            if batch_sizes is not None:
+                return value * mask.index_select(0, rows)
+            return value * mask.unsqueeze(time_axis)
+
+        finals = []
+        for layer in range(self.num_layers):
+            x = locked(f"locked_l{layer}", x)
+            weights = [
+                p[n]
+                for p in params[layer * D : (layer + 1) * D]
+                for n in _FUSED_PARAM_ORDER
+                if n in p
+            ]
+            hx = tuple(s[layer * D : (layer + 1) * D] for s in state)
+            hx_arg = hx if len(hx) > 1 else hx[0]
+            common = (self.bias, 1, 0.0, self.training, self.bidirectional)
+            if batch_sizes is None:
+                result = kernel(x, hx_arg, weights, *common, self.batch_first)
+            else:
+                result = kernel(x, batch_sizes, hx_arg, weights, *common)
+            x = result[0]
+            finals.append(result[1:])
+            if self.dropout and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        x = locked("locked_output", x)
+        return x, tuple(torch.cat([f[k] for f in finals]) for k in range(len(finals[0])))
+
     def _fused_padded(
-        self, input: Tensor, state: State, lengths: Tensor | None
+        self,
+        input: Tensor,
+        state: State,
+        lengths: Tensor | None,
+        params: list[dict[str, Tensor]],
     ) -> tuple[Tensor, State]:
         if lengths is None:
-            return self._call_fused(input, state)
+            return self._call_fused(input, state, params)
         T = input.shape[1 if self.batch_first else 0]
         packed = pack_padded_sequence(
             input, lengths, batch_first=self.batch_first, enforce_sorted=False
         )
         data, state_n = self._call_fused(
-            packed.data, _permute(state, packed.sorted_indices), packed.batch_sizes
+            packed.data,
+            _permute(state, packed.sorted_indices),
+            params,
+            packed.batch_sizes,
+            packed.sorted_indices,
         )
         packed_output = PackedSequence(
             data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
@@ -677,6 +891,8 @@ class RecurrentLayer(nn.Module):
     # Loop path
 
     def _step_function(self) -> RF.StepFunction:
+        if self.layer_norm:
+            return RF.LAYER_NORM_STEP_FUNCTIONS[self.spec.name]
         step = RF.STEP_FUNCTIONS[self.spec.name]
         if self.spec.name == "rnn":
             return functools.partial(step, nonlinearity=self.nonlinearity)
@@ -686,7 +902,13 @@ class RecurrentLayer(nn.Module):
             )
         return step
 
-    def _loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    def _loop(
+        self,
+        x: Tensor,
+        state: State,
+        lengths: Tensor | None,
+        params: list[dict[str, Tensor]],
+    ) -> tuple[Tensor, State]:
         """Time-major loop over layers and directions: ``x [T, B, I]``, state ``[L*D, B, ·]``."""
         T = x.shape[0]
         mask = None
@@ -697,28 +919,62 @@ class RecurrentLayer(nn.Module):
             steps = torch.arange(T_run).unsqueeze(1)
             mask = (steps < lengths.unsqueeze(0)).unsqueeze(-1).to(x.device)  # [T_run, B, 1]
         step = self._step_function()
+        locked = self.locked_dropout > 0 and self.training
         D = self.num_directions
         finals: list[State] = []
         layer_input = x
         for layer in range(self.num_layers):
+            if locked:
+                layer_input = self._locked(f"locked_l{layer}", layer_input)
             outputs = []
             for direction in range(D):
                 index = layer * D + direction
-                params = self._forward_parameters(layer, direction)
                 initial = tuple(s[index] for s in state)
                 out, final = self._run_direction(
-                    layer_input, initial, params, step, mask, reverse=direction == 1
+                    layer_input,
+                    initial,
+                    params[index],
+                    step,
+                    mask,
+                    reverse=direction == 1,
+                    suffix=self._suffix(layer, direction),
                 )
                 outputs.append(out)
                 finals.append(final)
             layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output = layer_input
+        output = self._locked("locked_output", layer_input) if locked else layer_input
         if output.shape[0] < T:
             output = F.pad(output, (0, 0, 0, 0, 0, T - output.shape[0]))
         state_n = tuple(torch.stack([f[k] for f in finals]) for k in range(len(state)))
         return output, state_n
+
+    def _locked(self, key: str, x: Tensor) -> Tensor:
+        # One mask per sequence [B, F], the same at every step of the time-major x [T, B, F].
+        mask = R.dropout_mask((x.shape[1], x.shape[2]), self.locked_dropout, x)
+        self.last_masks[key] = mask
+        return x * mask.unsqueeze(0)
+
+    def _zoneout_weights(
+        self, T: int, state: State, like: Tensor, suffix: str
+    ) -> tuple[float | tuple[Tensor, ...] | None, ...] | None:
+        # Per state component: None (no zoneout), the probability (evaluation: the
+        # expectation), or one 0/1 mask per step (training).
+        probabilities = (self.zoneout, self.zoneout_c)[: len(state)]
+        if not any(probabilities):
+            return None
+        weights: list[float | tuple[Tensor, ...] | None] = []
+        for name, s, p in zip(self.spec.state_names, state, probabilities, strict=True):
+            if not p:
+                weights.append(None)
+            elif not self.training:
+                weights.append(p)
+            else:
+                masks = R.zoneout_mask((T, *s.shape), p, like)
+                self.last_masks[f"zoneout_{name}{suffix}"] = masks
+                weights.append(masks.unbind(0))
+        return tuple(weights)
 
     def _run_direction(
         self,
@@ -728,16 +984,28 @@ class RecurrentLayer(nn.Module):
         step: RF.StepFunction,
         mask: Tensor | None,
         reverse: bool,
+        suffix: str = "",
     ) -> tuple[Tensor, State]:
         """One layer, one direction: ``x [T, B, I]`` -> outputs ``[T, B, ·]``, final state."""
         # unbind, not xw[t]: the backward of T index ops would each allocate a [T, B, G*H]
         # gradient (quadratic in T); unbind's backward stacks once.
-        xw = RF.project_input(self.spec.name, x, params).unbind(0)
+        xw = RF.project_input(self.spec.name, x, params, layer_norm=self.layer_norm).unbind(0)
         T = len(xw)
+        if self.recurrent_dropout and self.training:
+            recurrent_mask = R.dropout_mask(tuple(state[0].shape), self.recurrent_dropout, x)
+            self.last_masks["recurrent" + suffix] = recurrent_mask
+            step = functools.partial(step, recurrent_mask=recurrent_mask)
+        zone = self._zoneout_weights(T, state, x, suffix)
         masks = mask.unbind(0) if mask is not None else None
         ys: list[Tensor] = []
         for t in range(T - 1, -1, -1) if reverse else range(T):
             y, new_state = step(xw[t], state, params)
+            if zone is not None:
+                new_state = tuple(
+                    new if z is None else R.zoneout(new, old, z if isinstance(z, float) else z[t])
+                    for new, old, z in zip(new_state, state, zone, strict=True)
+                )
+                y = new_state[0]  # every cell's output is its first state component
             if masks is not None:
                 # Past its end a sequence keeps its state: the final state is the one at its
                 # end, and the reverse direction starts there from the initial state.
@@ -765,6 +1033,9 @@ class RNN(RecurrentLayer):
         input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout,
             bidirectional: as ``torch.nn.RNN`` (``nonlinearity`` is the fourth positional).
         learn_initial_state: learn ``h_0`` per layer and direction (``h0_l{k}``).
+        locked_dropout, recurrent_dropout, weight_drop, zoneout: drop and zoneout
+            probabilities in [0, 1) (see :class:`RecurrentLayer`; 0 switches each off).
+        init: per-gate-block initialisation scheme (:mod:`rnnkit.nn.init`).
         force_loop: run the Python loop path instead of the fused kernel.
         device, dtype: where and how to create the parameters.
 
@@ -793,6 +1064,11 @@ class RNN(RecurrentLayer):
         bidirectional: bool = False,
         *,
         learn_initial_state: bool = False,
+        locked_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
+        init: str | None = None,
         force_loop: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -810,6 +1086,11 @@ class RNN(RecurrentLayer):
             bidirectional,
             nonlinearity=nonlinearity,
             learn_initial_state=learn_initial_state,
+            locked_dropout=locked_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            init=init,
             force_loop=force_loop,
             device=device,
             dtype=dtype,
@@ -824,8 +1105,9 @@ class LSTM(RecurrentLayer):
         c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g),   h_t = σ(o) ⊙ tanh(c_t)
 
     with the gates ``W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`` (plus ``w_c* ⊙ c`` peepholes, see
-    :class:`rnnkit.nn.PeepholeLSTMCell`). Plain LSTMs run torch's fused kernel; peephole
-    LSTMs (and ``force_loop``) run the loop path.
+    :class:`rnnkit.nn.PeepholeLSTMCell`). Plain LSTMs run torch's fused kernel, weight drop
+    and locked dropout included; peephole, layer-norm and zoneout LSTMs (and ``force_loop``)
+    run the loop path, as does recurrent dropout in training.
 
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
@@ -834,14 +1116,21 @@ class LSTM(RecurrentLayer):
         learn_initial_state: learn ``h_0`` and ``c_0`` (``h0_l{k}``, ``c0_l{k}``).
         forget_bias: initial total forget-gate bias (``bias_ih[f] = forget_bias``,
             ``bias_hh[f] = 0``); ``None`` keeps torch's initialisation.
+        layer_norm: layer normalisation of the input and recurrent products per gate block
+            and of the cell state (:class:`rnnkit.nn.LSTMCell`).
+        locked_dropout, recurrent_dropout, weight_drop, zoneout: drop and zoneout
+            probabilities in [0, 1) (see :class:`RecurrentLayer`; 0 switches each off).
+        zoneout_c: zoneout probability of ``c``; ``None`` takes ``zoneout``.
+        init: per-gate-block initialisation scheme (:mod:`rnnkit.nn.init`).
         force_loop: run the Python loop path instead of the fused kernel.
         device, dtype: where and how to create the parameters.
 
     Shape and returns: see :meth:`RecurrentLayer.forward`; ``(output, (h_n, c_n))``.
 
     Raises:
-        ValueError: a size is not a positive integer, ``dropout`` is not in [0, 1),
-            ``forget_bias`` without bias, or an option of another layer is switched on.
+        ValueError: a size is not a positive integer, ``dropout`` or a drop probability is not
+            in [0, 1), ``forget_bias`` without bias, an unknown ``init``, or an option of
+            another layer is switched on.
 
     Example:
         >>> lstm = LSTM(3, 4, batch_first=True, peephole=True)
@@ -850,6 +1139,12 @@ class LSTM(RecurrentLayer):
         >>> output, (h_n, c_n) = lstm(torch.randn(2, 5, 3), lengths=[5, 2])
         >>> output.shape, h_n.shape, bool((output[1, 2:] == 0).all())
         (torch.Size([2, 5, 4]), torch.Size([1, 2, 4]), True)
+        >>> awd = LSTM(3, 4, 2, weight_drop=0.5, locked_dropout=0.4, init="orthogonal")
+        >>> awd.path, LSTM(3, 4, layer_norm=True, zoneout=0.1).path
+        ('fused', 'loop')
+        >>> _ = awd(torch.randn(5, 2, 3))
+        >>> sorted(awd.last_masks)
+        ['locked_l0', 'locked_l1', 'locked_output', 'weight_drop_l0', 'weight_drop_l1']
     """
 
     def __init__(
@@ -866,6 +1161,13 @@ class LSTM(RecurrentLayer):
         peephole: bool = False,
         learn_initial_state: bool = False,
         forget_bias: float | None = None,
+        layer_norm: bool = False,
+        locked_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
+        zoneout_c: float | None = None,
+        init: str | None = None,
         force_loop: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -885,6 +1187,13 @@ class LSTM(RecurrentLayer):
             proj_size=proj_size,
             learn_initial_state=learn_initial_state,
             forget_bias=forget_bias,
+            layer_norm=layer_norm,
+            locked_dropout=locked_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            zoneout_c=zoneout_c,
+            init=init,
             force_loop=force_loop,
             device=device,
             dtype=dtype,
@@ -906,6 +1215,11 @@ class GRU(RecurrentLayer):
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as
             ``torch.nn.GRU``.
         learn_initial_state: learn ``h_0`` per layer and direction (``h0_l{k}``).
+        layer_norm: layer normalisation of the input and recurrent products per gate block
+            (:class:`rnnkit.nn.GRUCell`).
+        locked_dropout, recurrent_dropout, weight_drop, zoneout: drop and zoneout
+            probabilities in [0, 1) (see :class:`RecurrentLayer`; 0 switches each off).
+        init: per-gate-block initialisation scheme (:mod:`rnnkit.nn.init`).
         force_loop: run the Python loop path instead of the fused kernel.
         device, dtype: where and how to create the parameters.
 
@@ -933,6 +1247,12 @@ class GRU(RecurrentLayer):
         bidirectional: bool = False,
         *,
         learn_initial_state: bool = False,
+        layer_norm: bool = False,
+        locked_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
+        init: str | None = None,
         force_loop: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -949,7 +1269,13 @@ class GRU(RecurrentLayer):
             dropout,
             bidirectional,
             learn_initial_state=learn_initial_state,
+            locked_dropout=locked_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            init=init,
             force_loop=force_loop,
+            layer_norm=layer_norm,
             device=device,
             dtype=dtype,
         )
@@ -969,6 +1295,9 @@ class JordanRNN(RecurrentLayer):
         nonlinearity: ``f``, ``"tanh"`` or ``"relu"``.
         output_activation: ``g``: ``"identity"``, ``"sigmoid"``, ``"tanh"`` or ``"softmax"``.
         learn_initial_state: learn ``y_0`` per layer and direction (``y0_l{k}``).
+        locked_dropout, recurrent_dropout, weight_drop, zoneout: drop and zoneout
+            probabilities in [0, 1) (``weight_drop`` acts on ``weight_yh``, zoneout on ``y``).
+        init: per-gate-block initialisation scheme (:mod:`rnnkit.nn.init`).
         force_loop: accepted for symmetry; the Jordan layer has only the loop path.
         device, dtype: where and how to create the parameters.
 
@@ -1003,6 +1332,11 @@ class JordanRNN(RecurrentLayer):
         nonlinearity: str = "tanh",
         output_activation: str = "identity",
         learn_initial_state: bool = False,
+        locked_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
+        init: str | None = None,
         force_loop: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -1023,6 +1357,11 @@ class JordanRNN(RecurrentLayer):
             nonlinearity=nonlinearity,
             output_activation=output_activation,
             learn_initial_state=learn_initial_state,
+            locked_dropout=locked_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            init=init,
             force_loop=force_loop,
             device=device,
             dtype=dtype,
