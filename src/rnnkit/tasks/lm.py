@@ -6,6 +6,14 @@ truncated BPTT over contiguous rows (:class:`rnnkit.data.batching.StreamBatches`
 carried and detached between chunks by the trainer. Character level keeps every character
 (no special tokens); word level splits on whitespace and ends every line with ``<eos>``, with
 words below ``min_freq`` or beyond ``max_vocab`` mapped to ``<unk>``.
+
+Conditional runs (``--data.conditional true``, the one-to-many shape): the text is a set of
+sequences with a category each -- ``category<TAB>text`` lines, or a directory of
+``CATEGORY.txt`` files with one sequence per line (``shared/data/names/``: surnames by
+language). The category sets the model's initial state; every sequence is learned from
+``<sos>`` to ``<eos>`` in padded batches (the category rides in column 0 of the inputs, see
+:meth:`rnnkit.models.LanguageModel.forward`), and a shuffled ``valid_fraction`` of the
+sequences is held out. Sampling asks for a category and stops at ``<eos>``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ import numpy as np
 import torch
 
 from rnnkit.config import TrainConfig, add_config_arguments, config_from_args
-from rnnkit.data.batching import StreamBatches
+from rnnkit.data.batching import Batch, PaddedBatches, StreamBatches
+from rnnkit.data.tables import iter_lines
 from rnnkit.data.text import read_text
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models import LanguageModel
@@ -31,15 +40,20 @@ from rnnkit.train import Trainer, TrainSummary
 
 __all__ = [
     "HELP",
+    "CategoryBatches",
     "LMData",
     "LMModel",
     "RunConfig",
     "encode_corpus",
+    "fit_conditional_language_model",
     "fit_language_model",
+    "read_categorised",
+    "render_tokens",
+    "sample_ids",
     "sample_text",
 ]
 
-HELP = "language model over a text corpus (char or word level), truncated BPTT"
+HELP = "language model (char or word level) over a corpus, or conditioned on a category"
 
 
 @dataclass
@@ -53,6 +67,7 @@ class LMData:
     bptt: int = 100  # T: steps per chunk (truncation length of backpropagation through time)
     max_vocab: int = 0  # word level: keep the most frequent words only (0 = keep all)
     min_freq: int = 1  # word level: rarer words become <unk>
+    conditional: bool = False  # text = category<TAB>text lines or a dir of CATEGORY.txt files
 
 
 @dataclass
@@ -139,6 +154,210 @@ def _split(ids: np.ndarray, data: LMData) -> tuple[StreamBatches, StreamBatches]
     return train, valid
 
 
+def read_categorised(path: str | Path) -> list[tuple[str, str]]:
+    """``(category, text)`` sequences from a directory of ``CATEGORY.txt`` files (one text per
+    non-blank line) or from a file of ``category<TAB>text`` lines.
+
+    Raises:
+        FileNotFoundError: no such file or directory.
+        ValueError: a directory without ``.txt`` files, a line without a TAB or with an
+            empty side (naming the file and line), or no sequence at all.
+    """
+    root = Path(path)
+    records: list[tuple[str, str]] = []
+    if root.is_dir():
+        files = sorted(root.glob("*.txt"))
+        if not files:
+            raise ValueError(
+                f"Directory {str(root)!r} holds no .txt files; expected one CATEGORY.txt file "
+                "per category, one sequence per line."
+            )
+        for file in files:
+            lines = (line.strip() for _, line in iter_lines(file))
+            records.extend((file.stem, line) for line in lines if line)
+    else:
+        for number, line in iter_lines(root):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            category, tab, text = line.partition("\t")
+            if not tab or not category.strip() or not text.strip():
+                raise ValueError(
+                    f"File {str(root)!r} line {number} is not 'category<TAB>text', as a "
+                    "conditional language model needs."
+                )
+            records.append((category.strip(), text.strip()))
+    if not records:
+        raise ValueError(f"{str(root)!r} holds no sequences to learn from.")
+    return records
+
+
+class CategoryBatches:
+    """Padded batches of sequences, each with the category that sets its initial state.
+
+    ``Batch.inputs`` ``[B, 1 + T]`` holds the category ids in column 0 and the padded inputs
+    (``<sos> x_1 ... x_n``) after them; ``Batch.targets`` ``[B, T]`` the next tokens
+    (``x_1 ... x_n <eos>``, padded with -100); ``Batch.lengths`` the ``T`` of each row. The
+    order depends only on ``seed`` and the epoch (the batch-source protocol of
+    :mod:`rnnkit.data.batching`).
+
+    Example:
+        >>> batches = CategoryBatches([1, 0], [[2, 5, 6], [2, 7]], [[5, 6, 3], [7, 3]],
+        ...                           batch_size=2)
+        >>> batch = next(iter(batches))
+        >>> batch.inputs.tolist(), batch.targets.tolist(), batch.lengths.tolist()
+        ([[1, 2, 5, 6], [0, 2, 7, 0]], [[5, 6, 3], [7, 3, -100]], [3, 2])
+    """
+
+    def __init__(
+        self,
+        categories: list[int],
+        inputs: list[list[int]],
+        targets: list[list[int]],
+        *,
+        batch_size: int,
+        pad_id: int = 0,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if len(categories) != len(inputs):
+            raise ValueError(
+                f"Argument `categories` must have one entry per sequence ({len(inputs)}), got "
+                f"{len(categories)}."
+            )
+        self._categories = torch.tensor(categories, dtype=torch.long)
+        self._batches = PaddedBatches(
+            inputs,
+            step_targets=targets,
+            batch_size=batch_size,
+            pad_id=pad_id,
+            shuffle=shuffle,
+            seed=seed,
+        )
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose batches the next iteration yields."""
+        self._batches.set_epoch(epoch)
+
+    def __iter__(self) -> Any:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Any:
+        """Yield the current epoch's batches from batch number ``start`` on."""
+        for index in self._batches.batch_indices()[start:]:
+            batch = self._batches.make_batch(index)
+            categories = self._categories[torch.as_tensor(index)][:, None]
+            yield Batch(
+                inputs=torch.cat([categories, batch.inputs], dim=1),
+                targets=batch.targets,
+                lengths=batch.lengths,
+                num_tokens=batch.num_tokens,
+            )
+
+
+def _category_batches(
+    records: list[tuple[str, str]],
+    vocab: Vocabulary,
+    categories: list[str],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    source: str = "",
+) -> CategoryBatches:
+    index = {name: i for i, name in enumerate(categories)}
+    cats, inputs, targets = [], [], []
+    for category, text in records:
+        if category not in index:
+            raise ValueError(
+                f"{source or 'The data'} has the category {category!r}, which the model does "
+                f"not know; its categories are {categories}."
+            )
+        ids = vocab.encode(vocab.tokenize(text))
+        cats.append(index[category])
+        inputs.append([int(vocab.sos_id), *ids])  # type: ignore[arg-type]
+        targets.append([*ids, int(vocab.eos_id)])  # type: ignore[arg-type]
+    return CategoryBatches(
+        cats, inputs, targets, batch_size=batch_size, pad_id=int(vocab.pad_id or 0),
+        shuffle=shuffle,
+    )
+
+
+def fit_conditional_language_model(
+    config: RunConfig,
+    records: list[tuple[str, str]],
+    *,
+    run_dir: Path,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> tuple[TrainSummary, LanguageModel, Vocabulary]:
+    """Train a category-conditioned language model on ``(category, text)`` sequences.
+
+    Returns:
+        The training summary, the trained model (eval mode) and the vocabulary.
+
+    Raises:
+        ValueError: too few sequences to hold out a validation set, or (resuming) another
+            vocabulary than the run's.
+    """
+    data = config.data
+    vocab = Vocabulary.build(
+        [text for _, text in records],
+        level=data.level,
+        max_size=data.max_vocab or None,
+        min_freq=data.min_freq,
+    )
+    if resume:
+        from rnnkit.train.checkpoint import read_checkpoint
+
+        saved = read_checkpoint(run_dir).config.get("vocab")
+        if saved is not None and Vocabulary.from_dict(saved).itos != vocab.itos:
+            raise ValueError(
+                f"The sequences given to resume {str(run_dir)!r} have another vocabulary than "
+                "the run was trained with; resume with the same --data.text."
+            )
+    categories = sorted({category for category, _ in records})
+    order = np.random.default_rng(0).permutation(len(records))
+    n_valid = max(1, int(len(records) * data.valid_fraction))
+    if len(records) - n_valid < 1:
+        raise ValueError(
+            f"{data.text!r} has {len(records)} sequence(s): too few to hold out a validation set."
+        )
+    valid = [records[i] for i in order[:n_valid]]
+    train = [records[i] for i in order[n_valid:]]
+    train_data = _category_batches(train, vocab, categories, data.batch_size, shuffle=True)
+    valid_data = _category_batches(valid, vocab, categories, data.batch_size, shuffle=False)
+    m = config.model
+    model = LanguageModel(
+        vocab_size=len(vocab),
+        embedding_dim=m.embedding_dim,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        cell=m.cell,
+        nonlinearity=m.nonlinearity,
+        dropout=m.dropout,
+        tie_weights=m.tie_weights,
+        categories=categories,
+    )
+    trainer = Trainer(
+        model,
+        train_data,
+        config.train,
+        run_dir,
+        val_data=valid_data,
+        model_name="language_model",
+        vocab=vocab,
+        run_config=config,
+        resume_from=run_dir if resume else None,
+        overwrite=overwrite,
+    )
+    summary = trainer.fit()
+    model.eval()
+    return summary, model, vocab
+
+
 def default_run_dir(prefix: str) -> Path:
     """``runs/PREFIX-YYYYmmdd-HHMMSS`` under the current directory."""
     return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -209,6 +428,86 @@ def prime_ids(vocab: Vocabulary, prime: str) -> list[int]:
     return vocab.encode(tokens)
 
 
+def render_tokens(vocab: Vocabulary, ids: list[int]) -> str:
+    r"""Text of generated ids: characters joined, or words joined with spaces and each
+    ``<eos>`` (the end of a line in a word-level corpus) shown as a line break.
+
+    >>> v = Vocabulary(["<unk>", "<eos>", "a", "b"], level="word", specials=("<unk>", "<eos>"))
+    >>> render_tokens(v, [2, 3, 1, 3, 2])
+    'a b\nb a'
+    """
+    if vocab.level == "char":
+        return vocab.decode(ids)
+    eos = vocab.eos_id
+    lines, words = [], []
+    for i in ids:
+        if i == eos:
+            lines.append(" ".join(words))
+            words = []
+        else:
+            words.append(vocab.itos[i])
+    return "\n".join([*lines, " ".join(words)])
+
+
+def sample_ids(
+    model: LanguageModel,
+    ids: list[int],
+    length: int,
+    *,
+    state: Any = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    beam_size: int = 1,
+    alpha: float = 0.0,
+    eos_id: int | None = None,
+) -> list[int]:
+    """Continue the prompt ``ids`` from ``state`` by at most ``length`` tokens.
+
+    The prompt runs through the layer in one call; then each token costs one step of
+    :meth:`LanguageModel.generation_step` (batch 1, or the ``beam_size`` beams). With
+    ``eos_id`` generation stops at that token, which is left out of the result.
+    """
+    from rnnkit.decoding import beam_search, generate
+
+    model.eval()
+
+    def prime_fn(tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        logits, new_state = model.run(tokens, state)
+        return logits[:, -1], new_state
+
+    with torch.inference_mode():
+        if beam_size > 1:
+            out = beam_search(
+                model.generation_step(beam_size),
+                ids,
+                length,
+                beam_size=beam_size,
+                state=state,
+                eos_id=eos_id,
+                alpha=alpha,
+                prime_fn=prime_fn,
+            )
+        else:
+            out = generate(
+                model.generation_step(1),
+                ids,
+                length,
+                state=state,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                seed=seed,
+                eos_id=eos_id,
+                prime_fn=prime_fn,
+            )
+    row = out[0].tolist()
+    if eos_id is not None and eos_id in row:
+        row = row[: row.index(eos_id)]
+    return row
+
+
 def sample_text(
     model: LanguageModel,
     vocab: Vocabulary,
@@ -219,28 +518,52 @@ def sample_text(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int | None = None,
+    beam_size: int = 1,
+    alpha: float = 0.0,
+    category: str | None = None,
 ) -> str:
-    """Continue ``prime`` by ``length`` tokens and return the generated text (prime excluded)."""
-    from rnnkit.decoding import generate
+    """Continue ``prime`` by ``length`` tokens and return the generated text (prime excluded).
 
-    ids = prime_ids(vocab, prime)
-    model.eval()
+    A conditional model (trained with categories) needs ``category``: it sets the initial
+    state, the prompt may be empty (generation starts at ``<sos>``) and stops at ``<eos>``.
 
-    def prime_fn(tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        logits, new_state = model.run(tokens, state)
-        return logits[:, -1], new_state
-
-    out = generate(
-        model.step,
+    Raises:
+        ValueError: an empty prompt for an unconditional model, a prompt token outside a
+            vocabulary without ``<unk>``, or a missing or unknown category.
+    """
+    state, eos_id = None, None
+    if model.config.categories:
+        if category is None:
+            raise ValueError(
+                "Argument `category` is required: this language model was trained with the "
+                f"categories {model.config.categories}."
+            )
+        state = model.initial_state(model.category_ids([category]))
+        ids = [int(vocab.sos_id)]  # type: ignore[arg-type]
+        if prime:
+            ids += prime_ids(vocab, prime)
+        eos_id = vocab.eos_id
+    else:
+        if category is not None:
+            raise ValueError(
+                f"Argument `category` ({category!r}) needs a language model trained with "
+                "categories; this one has none."
+            )
+        ids = prime_ids(vocab, prime)
+    out = sample_ids(
+        model,
         ids,
         length,
+        state=state,
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
         seed=seed,
-        prime_fn=prime_fn,
+        beam_size=beam_size,
+        alpha=alpha,
+        eos_id=eos_id,
     )
-    return vocab.decode(out[0].tolist())
+    return render_tokens(vocab, out)
 
 
 # -- command line ---------------------------------------------------------------------------
@@ -280,10 +603,16 @@ def _resolve(args: argparse.Namespace) -> tuple[RunConfig, Path]:
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train lm``."""
     config, run_dir = _resolve(args)
-    text = read_text(config.data.text)
-    summary, _model, _vocab = fit_language_model(
-        config, text, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
-    )
+    if config.data.conditional:
+        records = read_categorised(config.data.text)
+        summary, _model, _vocab = fit_conditional_language_model(
+            config, records, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
+        )
+    else:
+        text = read_text(config.data.text)
+        summary, _model, _vocab = fit_language_model(
+            config, text, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
+        )
     print(_summary_line(summary, run_dir))
     return 0
 
@@ -301,8 +630,33 @@ def _summary_line(summary: TrainSummary, run_dir: Path) -> str:
     )
 
 
+def _evaluate_conditional(run: Any, path: str) -> tuple[float, int]:
+    model, vocab = run.model, run.vocab
+    records = read_categorised(path)
+    batches = _category_batches(
+        records, vocab, list(model.config.categories), 64, shuffle=False, source=repr(path)
+    )
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for batch in batches:
+            _, loss = model(batch.inputs, batch.targets, batch.lengths)
+            total += float(loss) * batch.num_tokens
+            count += batch.num_tokens
+    return total, count
+
+
 def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, float]:
-    """Loss, perplexity and bits per token of the run's model on a text file."""
+    """Loss, perplexity and bits per token of the run's model on a text file (for a
+    conditional run: on ``category<TAB>text`` lines or a directory of ``CATEGORY.txt``)."""
+    if run.model.config.categories:
+        total, count = _evaluate_conditional(run, path)
+        mean = total / count
+        return {
+            "loss": mean,
+            "perplexity": math.exp(mean),
+            "bits_per_token": mean / math.log(2),
+            "tokens": float(count),
+        }
     text = read_text(path)
     vocab = run.vocab
     tokens: str | list[str] = text
@@ -342,10 +696,27 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Continue each input line (greedy unless --temperature is given)."""
+    """Continue each input line (greedy unless --temperature is given).
+
+    For a conditional run each line is ``CATEGORY`` or ``CATEGORY<TAB>PRIME``: a sequence of
+    that category is generated (after the prime), up to ``<eos>``.
+    """
     length = getattr(args, "length", 100)
     temperature = getattr(args, "temperature", 0.0)
     seed = getattr(args, "seed", 0)
+    if run.model.config.categories:
+        out = []
+        for line in lines:
+            category, _, prime = line.partition("\t")
+            text = sample_text(
+                run.model, run.vocab, prime, length, temperature=temperature, seed=seed,
+                category=category.strip(),
+            )
+            out.append(
+                {"input": line, "category": category.strip(), "prime": prime,
+                 "continuation": text}
+            )
+        return out
     return [
         {
             "input": line,
@@ -359,6 +730,8 @@ def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[
 
 def format_prediction(prediction: dict[str, Any]) -> str:
     """One line of ``rnnkit predict`` output for a language model."""
+    if "category" in prediction:
+        return f"{prediction['category']}\t{prediction['prime']}{prediction['continuation']}"
     return prediction["input"] + prediction["continuation"]
 
 
