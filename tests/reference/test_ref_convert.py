@@ -95,5 +95,28 @@ def test_refusals() -> None:
     with pytest.raises(ValueError, match="Parameter `weight_ci_l0` is missing"):
         from_reference(params, net)
     ln = Network("lstm", 3, 4, layer_norm=True)
-    with pytest.raises(ValueError, match=r"uses layer_norm, which rnnkit\.nn layers do not"):
-        from_reference(ln.init_params(), ln)
+    with pytest.raises(ValueError, match=r"`torch_module=True` cannot hold a layer_norm network"):
+        from_reference(ln.init_params(), ln, torch_module=True)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole_lstm", "gru"])
+def test_layer_norm_networks_cross_both_ways(cell: str) -> None:
+    """A layer-norm layer trained fast can be explained slowly, and back."""
+    layer = rnn_nn.LSTM if cell != "gru" else rnn_nn.GRU
+    options = {"peephole": True} if cell == "peephole_lstm" else {}
+    module = layer(3, 4, num_layers=2, bidirectional=True, layer_norm=True, **options).double()
+    with torch.no_grad():  # move the gains and biases off their 1 / 0 initial values
+        for name, p in module.named_parameters():
+            if name.startswith("ln_"):
+                p.add_(0.1 * torch.randn_like(p))
+    network = reference_network(module)
+    assert network.layer_norm
+    params = to_reference(module)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))  # [B, T, I]
+    expected, _ = module(torch.from_numpy(x).transpose(0, 1))
+    outputs = np.asarray(network.forward(params, x).outputs)  # the reference is batch-first
+    np.testing.assert_allclose(outputs, expected.transpose(0, 1).detach().numpy(), atol=1e-12)
+    back = from_reference(params, network, batch_first=True)
+    assert back.layer_norm and back.path == "loop"
+    again, _ = back(torch.from_numpy(x))
+    torch.testing.assert_close(again, expected.transpose(0, 1))

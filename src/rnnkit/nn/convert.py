@@ -121,9 +121,10 @@ def reference_network(module: nn.Module) -> Network | Cell:
         )
     nonlinearity = _nonlinearity(module) if name in ("rnn", "jordan") else "tanh"
     activation = getattr(module, "output_activation", "identity") if name == "jordan" else None
+    layer_norm = bool(getattr(module, "layer_norm", False))
     if kind == "cell":
         return make_cell(name, nonlinearity=nonlinearity,
-                         output_activation=activation or "identity")
+                         output_activation=activation or "identity", layer_norm=layer_norm)
     return Network(
         name,
         module.input_size,
@@ -131,6 +132,7 @@ def reference_network(module: nn.Module) -> Network | Cell:
         module.num_layers,
         bidirectional=bool(module.bidirectional),
         nonlinearity=nonlinearity,
+        layer_norm=layer_norm,
         bias=bool(module.bias),
         output_size=getattr(module, "output_size", None) if name == "jordan" else None,
         output_activation=activation,
@@ -187,15 +189,18 @@ def from_reference(
         if network.has_output_layer:
             shapes = {k: v for k, v in shapes.items() if k not in ("weight_hy", "bias_y")}
         array_dtype = check_params(recurrent, shapes)
-        if network.layer_norm:
+        if network.layer_norm and torch_module:
             raise ValueError(
-                "Argument `network` uses layer_norm, which rnnkit.nn layers do not offer yet."
+                "Argument `torch_module=True` cannot hold a layer_norm network: torch.nn "
+                "layers have no layer normalisation; build an rnnkit.nn layer instead."
             )
         name = network.spec.name
         common = dict(
             num_layers=network.num_layers, bias=network.bias, batch_first=batch_first,
             bidirectional=network.bidirectional,
         )
+        if network.layer_norm:
+            common["layer_norm"] = True
         if torch_module:
             if name not in _TORCH_CLASSES:
                 raise ValueError(
@@ -227,11 +232,13 @@ def from_reference(
         array_dtype = check_params(params, cell.parameter_shapes(
             I, H, output_size=O, bias="bias_ih" in params
         ))
-        if cell.layer_norm:
+        if cell.layer_norm and torch_module:
             raise ValueError(
-                "Argument `network` uses layer_norm, which rnnkit.nn cells do not offer yet."
+                "Argument `torch_module=True` cannot hold a layer_norm cell: torch.nn cells "
+                "have no layer normalisation; build an rnnkit.nn cell instead."
             )
         name = cell.spec.name
+        ln = {"layer_norm": True} if cell.layer_norm else {}
         bias = "bias_ih" in params
         nonlinearity = getattr(cell, "nonlinearity", "tanh")
         if torch_module:
@@ -245,11 +252,11 @@ def from_reference(
         elif name == "rnn":
             module = rnn_nn.RNNCell(I, H, bias=bias, nonlinearity=nonlinearity)
         elif name == "lstm":
-            module = rnn_nn.LSTMCell(I, H, bias=bias)
+            module = rnn_nn.LSTMCell(I, H, bias=bias, **ln)
         elif name == "peephole_lstm":
-            module = rnn_nn.PeepholeLSTMCell(I, H, bias=bias)
+            module = rnn_nn.PeepholeLSTMCell(I, H, bias=bias, **ln)
         elif name == "gru":
-            module = rnn_nn.GRUCell(I, H, bias=bias)
+            module = rnn_nn.GRUCell(I, H, bias=bias, **ln)
         else:
             module = rnn_nn.JordanCell(
                 I, H, int(O or 0), bias=bias, nonlinearity=nonlinearity,
