@@ -11,6 +11,13 @@ import random
 import numpy as np
 import pytest
 
+try:  # before any fixture, module-scoped ones included
+    import torch as _torch
+
+    _torch.set_num_threads(1)
+except ImportError:  # the reference engine's tests run without torch
+    pass
+
 
 @pytest.fixture(autouse=True)
 def _fixed_seeds() -> None:

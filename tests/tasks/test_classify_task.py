@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from rnnkit.cli import main
 from rnnkit.data.synthetic import marker_texts, write_table
@@ -15,15 +14,6 @@ from rnnkit.tasks.classify import RunConfig, classify_texts, run_config_of, spli
 
 QUIET = ["--train.progress", "false"]
 SMALL = ["--model.hidden_size", "16", "--model.embedding_dim", "8", "--data.batch_size", "16"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models: one thread is fastest and immune to a busy machine's oversubscription.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

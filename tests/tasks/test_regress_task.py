@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rnnkit.cli import main
 from rnnkit.data.synthetic import delayed_sum_series, write_series
@@ -15,15 +14,6 @@ from rnnkit.tasks import load_run
 from rnnkit.tasks.regress import RegressData, make_examples, parse_window
 
 QUIET = ["--train.progress", "false"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models: one thread is fastest and immune to a busy machine's oversubscription.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -18,22 +18,39 @@ cross-entropy; ``binary=True`` (needs ``num_classes=2``) gives one logit per seq
 score of class 1, and a sigmoid binary cross-entropy -- Keras' ``Dense(1, "sigmoid")``. Class
 ids keep their meaning either way, so labels, metrics and predictions do not change.
 
-The helpers :func:`recurrent_layer`, :func:`pool_outputs` and :func:`check_lengths` are shared
-with :mod:`rnnkit.models.tagger` and :mod:`rnnkit.models.regressor`.
+The helpers :func:`recurrent_layer`, :func:`pool_outputs`, :func:`check_lengths` and
+:func:`step_mask` live in :mod:`rnnkit.models.heads` (shared with :mod:`rnnkit.models.tagger`
+and :mod:`rnnkit.models.regressor`) and are importable from here as well.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from rnnkit.nn import GRU, LSTM, RNN, RecurrentLayer
+from rnnkit.models.heads import (
+    CELLS,
+    POOLINGS,
+    RecurrentHead,
+    _check_class_targets,
+    _check_dropout,
+    _check_labels,
+    _check_options,
+    _check_pooling,
+    _check_positive,
+    _embed,
+    _make_input,
+    check_lengths,
+    pool_outputs,
+    recurrent_layer,
+    run_layer,
+    step_mask,
+)
 
 __all__ = [
     "CELLS",
@@ -47,166 +64,6 @@ __all__ = [
     "recurrent_layer",
     "step_mask",
 ]
-
-#: Cells a task head can be built on, and the layer class each uses.
-CELLS: dict[str, type[RecurrentLayer]] = {
-    "rnn": RNN,
-    "lstm": LSTM,
-    "peephole_lstm": LSTM,
-    "gru": GRU,
-}
-#: How a many-to-one head turns the outputs of every step into one vector.
-POOLINGS = ("last", "mean", "max")
-# Layer arguments a head sets itself; `options` may not override them.
-_RESERVED_OPTIONS = frozenset(
-    {"input_size", "hidden_size", "num_layers", "batch_first", "dropout", "bidirectional"}
-)
-
-
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"Argument `{name}` must be a positive integer, got {value!r}.")
-    return value
-
-
-def _check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise TypeError(
-            f"Argument `options` must be a dict of layer options, got {type(options).__name__}."
-        )
-    reserved = sorted(set(options) & _RESERVED_OPTIONS)
-    if reserved:
-        raise ValueError(
-            f"Argument `options` must not set {reserved}: they are the head's own arguments."
-        )
-    try:
-        json.dumps(dict(options))
-    except TypeError:
-        raise ValueError(
-            f"Argument `options` must hold JSON values (saved in checkpoints), got {options!r}."
-        ) from None
-    return dict(options)
-
-
-def recurrent_layer(
-    cell: str,
-    input_size: int,
-    hidden_size: int,
-    *,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    options: Mapping[str, Any] | None = None,
-) -> RecurrentLayer:
-    """The batch-first recurrent layer of a task head.
-
-    Args:
-        cell: ``rnn``, ``lstm``, ``peephole_lstm`` or ``gru``.
-        input_size: ``I`` (or the embedding size ``D``).
-        hidden_size: ``H`` per direction.
-        num_layers: stacked layers.
-        bidirectional: add a backward direction.
-        dropout: between stacked layers (ignored, without a warning, for one layer).
-        options: any further layer option, e.g. ``{"forget_bias": 1.0}``,
-            ``{"nonlinearity": "relu"}``, ``{"learn_initial_state": True}``.
-
-    Returns:
-        An :class:`rnnkit.nn.RNN`, :class:`~rnnkit.nn.LSTM` or :class:`~rnnkit.nn.GRU`.
-
-    Raises:
-        ValueError: an unknown cell, a reserved or invalid option.
-
-    Example:
-        >>> recurrent_layer("peephole_lstm", 3, 4, options={"forget_bias": 1.0})
-        LSTM(3, 4, batch_first=True, peephole=True, forget_bias=1.0, path=loop)
-    """
-    if cell not in CELLS:
-        raise ValueError(f"Argument `cell` must be one of {list(CELLS)}, got {cell!r}.")
-    extra = _check_options(options)
-    if cell == "peephole_lstm":
-        extra["peephole"] = True
-    return CELLS[cell](
-        input_size,
-        hidden_size,
-        num_layers=num_layers,
-        batch_first=True,
-        dropout=dropout if num_layers > 1 else 0.0,
-        bidirectional=bidirectional,
-        **extra,
-    )
-
-
-def check_lengths(lengths: torch.Tensor | Sequence[int] | None, B: int, T: int) -> torch.Tensor:
-    """``lengths`` as a ``[B]`` int64 CPU tensor (``[T] * B`` when ``None``).
-
-    Raises:
-        ValueError: not one length in ``[1, T]`` per sequence.
-    """
-    if lengths is None:
-        return torch.full((B,), T, dtype=torch.int64)
-    if isinstance(lengths, torch.Tensor):
-        if lengths.dim() != 1 or lengths.is_floating_point() or lengths.dtype == torch.bool:
-            raise ValueError(
-                "Argument `lengths` must be a 1-D integer tensor, got shape "
-                f"{tuple(lengths.shape)} and dtype {lengths.dtype}."
-            )
-        out = lengths.detach().to("cpu", torch.int64)
-    else:
-        out = torch.as_tensor(list(lengths), dtype=torch.int64)
-    if out.numel() != B:
-        raise ValueError(
-            f"Argument `lengths` must have one entry per sequence ({B}), got {out.numel()}."
-        )
-    if B and (int(out.min()) < 1 or int(out.max()) > T):
-        raise ValueError(
-            f"Argument `lengths` must be in [1, {T}] (the padded length), got {out.tolist()}."
-        )
-    return out
-
-
-def step_mask(lengths: torch.Tensor, T: int, device: torch.device) -> torch.Tensor:
-    """``[B, T]`` bool, true at the valid steps ``t < lengths[b]``."""
-    return torch.arange(T, device=device)[None, :] < lengths.to(device)[:, None]
-
-
-def pool_outputs(
-    outputs: torch.Tensor,
-    h_n: torch.Tensor,
-    lengths: torch.Tensor,
-    pooling: str,
-    num_directions: int,
-) -> torch.Tensor:
-    """One vector per sequence from a batch-first layer's outputs and final hidden state.
-
-    Args:
-        outputs: ``[B, T, D*H]`` top-layer outputs (zero past each sequence's end).
-        h_n: ``[L*D, B, H]`` final hidden states, layer-major (the last ``D`` rows are the
-            top layer's directions, taken at each sequence's true end).
-        lengths: ``[B]`` true lengths.
-        pooling: ``last``, ``mean`` or ``max``.
-        num_directions: ``D``.
-
-    Shape:
-        Returns ``[B, D*H]``.
-
-    Example:
-        >>> out = torch.tensor([[[1.0], [3.0], [0.0]]])
-        >>> h_n = torch.tensor([[[3.0]]])
-        >>> [pool_outputs(out, h_n, torch.tensor([2]), p, 1).item() for p in POOLINGS]
-        [3.0, 2.0, 3.0]
-    """
-    if pooling == "last":
-        return torch.cat(list(h_n[-num_directions:]), dim=-1)
-    mask = step_mask(lengths, outputs.shape[1], outputs.device).unsqueeze(-1)
-    if pooling == "mean":
-        total = outputs.masked_fill(~mask, 0.0).sum(1)
-        return total / lengths.to(outputs.device, outputs.dtype)[:, None]
-    if pooling == "max":
-        return outputs.masked_fill(~mask, -math.inf).amax(1)
-    raise ValueError(f"Argument `pooling` must be one of {list(POOLINGS)}, got {pooling!r}.")
-
 
 def classification_scores(sums: Mapping[str, tuple[float, float]]) -> dict[str, float]:
     """Aggregate ``metrics()`` sums of a classifier or tagger into scores, macro F1 included.
@@ -254,7 +111,7 @@ class SequenceClassifierConfig:
     options: dict[str, Any] = field(default_factory=dict)  # further layer options
 
 
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(RecurrentHead, nn.Module):
     """Many-to-one classifier: a sequence of tokens or feature vectors → one class.
 
     Equations (see the module docstring)::
@@ -300,6 +157,10 @@ class SequenceClassifier(nn.Module):
         ((2, 3), 0, torch.Size([2]))
     """
 
+    # checkpoint registry protocol (RecurrentHead): config_dict() / from_config_dict(d)
+    config_class = SequenceClassifierConfig
+    first_argument = "num_classes"
+
     def __init__(
         self,
         num_classes: int,
@@ -330,19 +191,9 @@ class SequenceClassifier(nn.Module):
             raise ValueError(
                 f"Argument `binary=True` needs num_classes=2, got num_classes={num_classes}."
             )
-        if pooling not in POOLINGS:
-            raise ValueError(
-                f"Argument `pooling` must be one of {list(POOLINGS)}, got {pooling!r}."
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Argument `dropout` must be in [0, 1), got {dropout!r}.")
-        if labels is not None:
-            labels = [str(x) for x in labels]
-            if len(labels) != num_classes or len(set(labels)) != num_classes:
-                raise ValueError(
-                    f"Argument `labels` must name the {num_classes} classes once each, got "
-                    f"{labels}."
-                )
+        _check_pooling(pooling)
+        _check_dropout(dropout)
+        labels = _check_labels(labels, num_classes, "classes")
         self.embedding, layer_input = _make_input(
             vocab_size, input_size, embedding_dim, pad_id, freeze_embedding
         )
@@ -365,46 +216,14 @@ class SequenceClassifier(nn.Module):
             labels=labels,
             options=_check_options(options),
         )
-        self.rnn = recurrent_layer(
-            cell,
-            layer_input,
-            hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            options=options,
-        )
-        self.drop = nn.Dropout(dropout)
-        features = hidden_size * (2 if bidirectional else 1)
-        self.head = nn.Linear(features, 1 if binary else num_classes)
-
-    # -- checkpoint registry protocol -------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        """JSON-safe constructor arguments, for checkpoints."""
-        return asdict(self.config)
-
-    @classmethod
-    def from_config_dict(cls, config: Mapping[str, Any]) -> SequenceClassifier:
-        """Build a model from :meth:`config_dict`'s output (unknown keys are refused)."""
-        known = set(SequenceClassifierConfig.__dataclass_fields__)
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(
-                f"SequenceClassifier config has unknown keys {unknown}; valid keys are "
-                f"{sorted(known)}."
-            )
-        args = dict(config)
-        return cls(args.pop("num_classes"), **args)
+        self._build_layers(layer_input, 1 if binary else num_classes)
 
     # -- forward -----------------------------------------------------------------------------
     def encode(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """The pooled sequence vectors ``[B, D_dir*H]`` (before dropout and the output layer)."""
         x = _embed(self.embedding, inputs, self.config.input_size)
-        B, T = inputs.shape[:2]
-        lengths = check_lengths(lengths, B, T)
-        full = bool((lengths == T).all())
-        outputs, state = self.rnn(x, None, lengths=None if full else lengths)
-        h_n = state[0] if isinstance(state, tuple) else state
+        lengths = check_lengths(lengths, *inputs.shape[:2])
+        outputs, h_n = run_layer(self.rnn, x, lengths)
         return pool_outputs(outputs, h_n, lengths, self.config.pooling, self.rnn.num_directions)
 
     def forward(
@@ -462,94 +281,6 @@ class SequenceClassifier(nn.Module):
     def class_names(self) -> list[str]:
         """The class names (``labels``), or the class ids as strings."""
         return self.config.labels or [str(c) for c in range(self.config.num_classes)]
-
-
-def _make_input(
-    vocab_size: int | None,
-    input_size: int | None,
-    embedding_dim: int,
-    pad_id: int,
-    freeze_embedding: bool,
-) -> tuple[nn.Embedding | None, int]:
-    """The embedding (token input) or nothing (feature input), and the layer's input size."""
-    if (vocab_size is None) == (input_size is None):
-        raise ValueError(
-            "Give exactly one of `vocab_size` (token input) and `input_size` (feature input), "
-            f"got vocab_size={vocab_size!r} and input_size={input_size!r}."
-        )
-    if input_size is not None:
-        return None, _check_positive("input_size", input_size)
-    _check_positive("vocab_size", vocab_size)
-    _check_positive("embedding_dim", embedding_dim)
-    if not 0 <= pad_id < int(vocab_size):  # type: ignore[arg-type]
-        raise ValueError(f"Argument `pad_id` must be in [0, {vocab_size}), got {pad_id!r}.")
-    embedding = nn.Embedding(int(vocab_size), embedding_dim, padding_idx=pad_id)  # type: ignore[arg-type]
-    embedding.weight.requires_grad_(not freeze_embedding)
-    return embedding, embedding_dim
-
-
-def _embed(
-    embedding: nn.Embedding | None, inputs: torch.Tensor, input_size: int | None
-) -> torch.Tensor:
-    """Check ``inputs`` against the head's input kind and return ``[B, T, ·]`` floats."""
-    if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"Argument `inputs` must be a tensor, got {type(inputs).__name__}.")
-    if embedding is not None:
-        if inputs.dim() != 2 or inputs.is_floating_point() or inputs.dtype == torch.bool:
-            raise ValueError(
-                "Argument `inputs` must be a [B, T] tensor of integer token ids, got shape "
-                f"{tuple(inputs.shape)} and dtype {inputs.dtype}."
-            )
-        if inputs.shape[0] == 0 or inputs.shape[1] == 0:
-            raise ValueError(
-                f"Argument `inputs` must hold at least one step, got shape {tuple(inputs.shape)}."
-            )
-        V = embedding.num_embeddings
-        if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= V):
-            raise ValueError(
-                f"Argument `inputs` must hold token ids in [0, {V}), got ids from "
-                f"{int(inputs.min())} to {int(inputs.max())}."
-            )
-        return embedding(inputs)
-    if inputs.dim() != 3 or not inputs.is_floating_point():
-        raise ValueError(
-            f"Argument `inputs` must be a [B, T, {input_size}] float tensor of features, got "
-            f"shape {tuple(inputs.shape)} and dtype {inputs.dtype}."
-        )
-    if inputs.shape[-1] != input_size:
-        raise ValueError(
-            f"Argument `inputs` must have input_size={input_size} features per step, got "
-            f"{inputs.shape[-1]} (shape {tuple(inputs.shape)})."
-        )
-    if inputs.shape[0] == 0 or inputs.shape[1] == 0:
-        raise ValueError(
-            f"Argument `inputs` must hold at least one step, got shape {tuple(inputs.shape)}."
-        )
-    return inputs
-
-
-def _check_class_targets(
-    targets: torch.Tensor,
-    shape: tuple[int, ...],
-    num_classes: int,
-    ignore_index: int | None = None,
-    what: str = "one class id per sequence",
-) -> None:
-    if not isinstance(targets, torch.Tensor):
-        raise TypeError(f"Argument `targets` must be a tensor, got {type(targets).__name__}.")
-    if tuple(targets.shape) != shape:
-        raise ValueError(
-            f"Argument `targets` must have shape {shape} ({what}), got {tuple(targets.shape)}."
-        )
-    if targets.is_floating_point() or targets.dtype == torch.bool:
-        raise ValueError(f"Argument `targets` must hold integer class ids, got {targets.dtype}.")
-    counted = targets if ignore_index is None else targets[targets != ignore_index]
-    if counted.numel() and (int(counted.min()) < 0 or int(counted.max()) >= num_classes):
-        bad = counted[(counted < 0) | (counted >= num_classes)][0]
-        raise ValueError(
-            f"Argument `targets` holds the class id {int(bad)}, outside [0, {num_classes}) "
-            "(a label the model was not trained with)."
-        )
 
 
 def class_metrics(

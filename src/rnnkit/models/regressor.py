@@ -19,20 +19,22 @@ never changes them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from rnnkit.models.classifier import (
-    POOLINGS,
+from rnnkit.models.heads import (
+    RecurrentHead,
+    _check_dropout,
     _check_options,
+    _check_pooling,
     _check_positive,
     _embed,
     check_lengths,
     pool_outputs,
-    recurrent_layer,
+    run_layer,
     step_mask,
 )
 
@@ -63,7 +65,7 @@ class SequenceRegressorConfig:
     options: dict[str, Any] = field(default_factory=dict)  # further layer options
 
 
-class SequenceRegressor(nn.Module):
+class SequenceRegressor(RecurrentHead, nn.Module):
     """Regress one vector per sequence (``many_to_one``) or one per step from ``[B, T, I]``.
 
     Args:
@@ -99,6 +101,10 @@ class SequenceRegressor(nn.Module):
         ((3, 1), 0)
     """
 
+    # checkpoint registry protocol (RecurrentHead): config_dict() / from_config_dict(d)
+    config_class = SequenceRegressorConfig
+    first_argument = "input_size"
+
     input_mean: torch.Tensor
     input_std: torch.Tensor
     target_mean: torch.Tensor
@@ -131,12 +137,8 @@ class SequenceRegressor(nn.Module):
             _check_positive(name, value)
         if loss not in LOSSES:
             raise ValueError(f"Argument `loss` must be one of {list(LOSSES)}, got {loss!r}.")
-        if pooling not in POOLINGS:
-            raise ValueError(
-                f"Argument `pooling` must be one of {list(POOLINGS)}, got {pooling!r}."
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Argument `dropout` must be in [0, 1), got {dropout!r}.")
+        _check_pooling(pooling)
+        _check_dropout(dropout)
         self.config = SequenceRegressorConfig(
             input_size=input_size,
             output_size=output_size,
@@ -152,39 +154,11 @@ class SequenceRegressor(nn.Module):
             standardize_targets=standardize_targets,
             options=_check_options(options),
         )
-        self.rnn = recurrent_layer(
-            cell,
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            options=options,
-        )
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
+        self._build_layers(input_size, output_size)
         self.register_buffer("input_mean", torch.zeros(input_size))
         self.register_buffer("input_std", torch.ones(input_size))
         self.register_buffer("target_mean", torch.zeros(output_size))
         self.register_buffer("target_std", torch.ones(output_size))
-
-    # -- checkpoint registry protocol -------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        """JSON-safe constructor arguments, for checkpoints."""
-        return asdict(self.config)
-
-    @classmethod
-    def from_config_dict(cls, config: Mapping[str, Any]) -> SequenceRegressor:
-        """Build a model from :meth:`config_dict`'s output (unknown keys are refused)."""
-        known = set(SequenceRegressorConfig.__dataclass_fields__)
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(
-                f"SequenceRegressor config has unknown keys {unknown}; valid keys are "
-                f"{sorted(known)}."
-            )
-        args = dict(config)
-        return cls(args.pop("input_size"), **args)
 
     # -- standardization ---------------------------------------------------------------------
     @torch.no_grad()
@@ -278,10 +252,8 @@ class SequenceRegressor(nn.Module):
         lengths = check_lengths(lengths, B, T)
         if cfg.standardize_inputs:
             x = (x - self.input_mean) / self.input_std
-        full = bool((lengths == T).all())
-        outputs, state = self.rnn(x, None, lengths=None if full else lengths)
+        outputs, h_n = run_layer(self.rnn, x, lengths)
         if cfg.many_to_one:
-            h_n = state[0] if isinstance(state, tuple) else state
             outputs = pool_outputs(outputs, h_n, lengths, cfg.pooling, self.rnn.num_directions)
         scaled = self.head(self.drop(outputs))
         prediction = self._unscale(scaled)

@@ -16,20 +16,23 @@ padding changes neither the loss nor the accuracy.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from rnnkit.models.classifier import (
+from rnnkit.models.heads import (
+    RecurrentHead,
     _check_class_targets,
+    _check_dropout,
+    _check_labels,
     _check_options,
     _check_positive,
     _embed,
     _make_input,
     check_lengths,
-    recurrent_layer,
+    run_layer,
     step_mask,
 )
 
@@ -56,7 +59,7 @@ class SequenceTaggerConfig:
     options: dict[str, Any] = field(default_factory=dict)  # further layer options
 
 
-class SequenceTagger(nn.Module):
+class SequenceTagger(RecurrentHead, nn.Module):
     """Tag every step of a sequence: ``[B, T]`` tokens (or ``[B, T, I]`` features) → ``[B, T]``
     tags.
 
@@ -91,6 +94,10 @@ class SequenceTagger(nn.Module):
         ((1, 3, 4), torch.Size([1, 3]))
     """
 
+    # checkpoint registry protocol (RecurrentHead): config_dict() / from_config_dict(d)
+    config_class = SequenceTaggerConfig
+    first_argument = "num_tags"
+
     def __init__(
         self,
         num_tags: int,
@@ -111,19 +118,13 @@ class SequenceTagger(nn.Module):
     ) -> None:
         super().__init__()
         _check_positive("num_tags", num_tags)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Argument `dropout` must be in [0, 1), got {dropout!r}.")
+        _check_dropout(dropout)
         if 0 <= ignore_index < num_tags:
             raise ValueError(
                 f"Argument `ignore_index` must not be a tag id in [0, {num_tags}), got "
                 f"{ignore_index}."
             )
-        if labels is not None:
-            labels = [str(x) for x in labels]
-            if len(labels) != num_tags or len(set(labels)) != num_tags:
-                raise ValueError(
-                    f"Argument `labels` must name the {num_tags} tags once each, got {labels}."
-                )
+        labels = _check_labels(labels, num_tags, "tags")
         self.embedding, layer_input = _make_input(
             vocab_size, input_size, embedding_dim, pad_id, freeze_embedding
         )
@@ -145,34 +146,7 @@ class SequenceTagger(nn.Module):
             labels=labels,
             options=_check_options(options),
         )
-        self.rnn = recurrent_layer(
-            cell,
-            layer_input,
-            hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            options=options,
-        )
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
-
-    # -- checkpoint registry protocol -------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        """JSON-safe constructor arguments, for checkpoints."""
-        return asdict(self.config)
-
-    @classmethod
-    def from_config_dict(cls, config: Mapping[str, Any]) -> SequenceTagger:
-        """Build a model from :meth:`config_dict`'s output (unknown keys are refused)."""
-        known = set(SequenceTaggerConfig.__dataclass_fields__)
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(
-                f"SequenceTagger config has unknown keys {unknown}; valid keys are {sorted(known)}."
-            )
-        args = dict(config)
-        return cls(args.pop("num_tags"), **args)
+        self._build_layers(layer_input, num_tags)
 
     # -- forward -----------------------------------------------------------------------------
     def forward(
@@ -202,8 +176,7 @@ class SequenceTagger(nn.Module):
                 what="one tag per input step, as the inputs",
             )
         lengths = check_lengths(lengths, B, T)
-        full = bool((lengths == T).all())
-        outputs, _ = self.rnn(x, None, lengths=None if full else lengths)
+        outputs, _ = run_layer(self.rnn, x, lengths)
         logits = self.head(self.drop(outputs))
         loss = None if targets is None else self.loss(logits, targets, lengths)
         return logits, loss

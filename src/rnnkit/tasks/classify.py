@@ -13,31 +13,45 @@ Without ``--valid`` a shuffled ``valid_fraction`` of the training rows is held o
 The best checkpoint is picked by validation accuracy. ``rnnkit eval`` reports accuracy, macro
 F1, the per-class F1 and the loss.
 
-The helpers here (:class:`ExampleBatches`, :func:`evaluate_batches`, :func:`split_indices`,
-:func:`resolve_run_config`, :func:`run_config_of`) are shared by the ``tag`` and ``regress``
-tasks.
+:class:`ExampleBatches`, :func:`evaluate_batches`, :func:`split_indices`,
+:func:`resolve_run_config` and :func:`run_config_of` live in :mod:`rnnkit.tasks.common` (shared
+by every task) and are importable from here as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
-from rnnkit.config import TrainConfig, add_config_arguments, config_from_args, config_from_dict
-from rnnkit.data.batching import Batch, PaddedBatches
+from rnnkit.config import TrainConfig
+from rnnkit.data.batching import PaddedBatches
 from rnnkit.data.tables import TextTable, read_table
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.classifier import SequenceClassifier, classification_scores
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.tasks.common import (
+    ExampleBatches,
+    accuracy_train_config,
+    add_common_train_arguments,
+    check_data_section,
+    check_resumed_vocab,
+    check_task,
+    evaluate_batches,
+    fit_model,
+    load_pretrained_embeddings,
+    resolve_run_config,
+    run_config_of,
+    split_indices,
+    token_head_arguments,
+    train_task,
+)
+from rnnkit.train import TrainSummary
 
 __all__ = [
     "HELP",
@@ -58,7 +72,6 @@ HELP = "many-to-one text classifier from a CSV/TSV/JSONL table of texts and labe
 
 #: Specials of the vocabularies the classify and tag tasks build.
 SPECIALS = ("<pad>", "<unk>")
-C = TypeVar("C")
 
 
 @dataclass
@@ -99,12 +112,6 @@ class ClassifyModel:
     options: dict[str, Any] = field(default_factory=dict)  # further layer options (JSON)
 
 
-def _default_train() -> TrainConfig:
-    return TrainConfig(
-        lr=2e-3, clip_norm=1.0, max_epochs=10, metric="accuracy", mode="max", log_every=10
-    )
-
-
 @dataclass
 class RunConfig:
     """A classification run: data, model and training sections."""
@@ -113,84 +120,11 @@ class RunConfig:
     out: str = ""  # run directory (default: runs/classify-YYYYmmdd-HHMMSS)
     data: ClassifyData = field(default_factory=ClassifyData)
     model: ClassifyModel = field(default_factory=ClassifyModel)
-    train: TrainConfig = field(default_factory=_default_train)
+    train: TrainConfig = field(default_factory=accuracy_train_config)
 
     def __post_init__(self) -> None:
-        if self.task != "classify":
-            raise ValueError(
-                f"Option `task` must be 'classify' for a classification run, got {self.task!r}."
-            )
+        check_task(self.task, "classify", "a classification run")
         check_data_section(self.data)
-
-
-def check_data_section(data: Any) -> None:
-    """Range checks shared by the data sections of the classify, tag and regress tasks.
-
-    Raises:
-        ValueError: a ``valid_fraction`` outside (0, 0.5] or a negative or zero size.
-    """
-    if not 0.0 < data.valid_fraction <= 0.5:
-        raise ValueError(
-            "Option `data.valid_fraction` expects a float in (0, 0.5], got "
-            f"{data.valid_fraction!r}."
-        )
-    if data.batch_size < 1:
-        raise ValueError(
-            f"Option `data.batch_size` expects a positive integer, got {data.batch_size}."
-        )
-    for name in ("min_freq", "max_vocab", "max_length", "bucket_size"):
-        if not hasattr(data, name):
-            continue
-        value = getattr(data, name)
-        if value < 0 or (name == "min_freq" and value < 1):
-            low = 1 if name == "min_freq" else 0
-            raise ValueError(f"Option `data.{name}` expects an integer >= {low}, got {value}.")
-
-
-# -- shared helpers --------------------------------------------------------------------------
-
-
-class ExampleBatches(PaddedBatches):
-    """:class:`~rnnkit.data.batching.PaddedBatches` whose batches count examples, not steps.
-
-    A many-to-one loss is a mean over sequences, so the trainer must weigh each batch by its
-    number of sequences (``Batch.num_tokens = B``) when it averages losses over batches;
-    otherwise long texts would count more than short ones.
-
-    Example:
-        >>> batch = next(iter(ExampleBatches([[1, 2, 3], [4]], labels=[0, 1], batch_size=2)))
-        >>> batch.num_tokens, batch.lengths.tolist()
-        (2, [3, 1])
-    """
-
-    def make_batch(self, index: Sequence[int] | np.ndarray) -> Batch:
-        """Pad the sequences ``index`` into one batch weighted by its size."""
-        batch = super().make_batch(index)
-        batch.num_tokens = batch.batch_size
-        return batch
-
-
-def split_indices(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffle ``range(count)`` with ``seed`` and hold out ``fraction`` (at least one item).
-
-    Returns:
-        ``(train, valid)`` index arrays, each sorted.
-
-    Raises:
-        ValueError: fewer than two items.
-
-    Example:
-        >>> [a.tolist() for a in split_indices(5, 0.2, seed=0)]
-        [[0, 1, 3, 4], [2]]
-    """
-    if count < 2:
-        raise ValueError(
-            f"Cannot hold out validation data from {count} example(s); give --valid FILE or more "
-            "training data."
-        )
-    order = np.random.default_rng(seed).permutation(count)
-    n_valid = min(count - 1, max(1, round(count * fraction)))
-    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 
 def tokenize(text: str, level: str, lowercase: bool) -> list[str]:
@@ -203,99 +137,6 @@ def tokenize(text: str, level: str, lowercase: bool) -> list[str]:
     if lowercase:
         text = text.lower()
     return list(text) if level == "char" else text.split()
-
-
-def default_run_dir(prefix: str) -> Path:
-    """``runs/PREFIX-YYYYmmdd-HHMMSS`` under the current directory."""
-    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def add_common_train_arguments(parser: argparse.ArgumentParser, cls: type, what: str) -> None:
-    """``--train``, ``--valid``, ``--resume``, ``--overwrite`` and the run configuration."""
-    parser.add_argument(
-        "--train", dest="train_file", metavar="FILE", help=f"{what} to train on (= --data.train)"
-    )
-    parser.add_argument(
-        "--valid", dest="valid_file", metavar="FILE", help=f"{what} to validate on (= --data.valid)"
-    )
-    parser.add_argument(
-        "--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="start afresh in an --out that holds a run"
-    )
-    add_config_arguments(parser, cls)
-
-
-def resolve_run_config(cls: type[C], args: argparse.Namespace, task: str) -> tuple[C, Path]:
-    """The run configuration and directory of ``rnnkit train TASK`` (resume included).
-
-    Raises:
-        ValueError: ``--resume`` names a run of another task, or no training file is given.
-    """
-    base: dict[str, Any] = {}
-    resume = getattr(args, "resume", None)
-    if resume:
-        from rnnkit.train.checkpoint import read_checkpoint
-
-        saved = read_checkpoint(Path(resume)).config.get("run")
-        if not isinstance(saved, dict) or saved.get("task") != task:
-            raise ValueError(f"Run {resume!r} is not a {task} run; cannot resume it.")
-        base = saved
-    config: Any = config_from_args(cls, args, base=base)
-    if getattr(args, "train_file", None):
-        config.data.train = args.train_file
-    if getattr(args, "valid_file", None):
-        config.data.valid = args.valid_file
-    if not config.data.train:
-        raise ValueError("Option `--train FILE` is required: the data to train on.")
-    run_dir = Path(resume) if resume else Path(config.out or default_run_dir(task))
-    config.out = str(run_dir)
-    return config, run_dir
-
-
-def run_config_of(run: Any, cls: type[C]) -> C:
-    """The run configuration a trained run was made with (``config.json`` → ``run``).
-
-    Raises:
-        ValueError: the run holds no run configuration of this kind.
-    """
-    saved = run.config.get("run")
-    if not isinstance(saved, dict):
-        raise ValueError(
-            f"Run {str(run.directory)!r} holds no run configuration (config.json `run`)."
-        )
-    return config_from_dict(cls, saved)
-
-
-def evaluate_batches(model: nn.Module, batches: Any) -> dict[str, tuple[float, float]]:
-    """Loss and ``model.metrics`` sums over every batch, in eval mode, without gradients.
-
-    Returns:
-        ``{"loss": (sum of loss × Batch.num_tokens, sum of num_tokens), metric: (sum,
-        count), ...}``.
-    """
-    model.eval()
-    sums: dict[str, list[float]] = {"loss": [0.0, 0.0]}
-    with torch.inference_mode():
-        for batch in batches:
-            outputs, loss = model(batch.inputs, batch.targets, batch.lengths)
-            sums["loss"][0] += float(loss) * batch.num_tokens
-            sums["loss"][1] += batch.num_tokens
-            for name, (s, c) in model.metrics(outputs, batch).items():  # type: ignore[operator]
-                pair = sums.setdefault(name, [0.0, 0.0])
-                pair[0] += s
-                pair[1] += c
-    return {name: (s, c) for name, (s, c) in sums.items()}
-
-
-def summary_line(summary: TrainSummary, run_dir: Path) -> str:
-    """What ``rnnkit train`` prints at the end: steps, time, validation scores, directory."""
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in summary.val_metrics.items())
-    return (
-        f"trained {summary.steps} steps in {summary.wall_time:.0f} s"
-        f"{'; validation: ' + shown if shown else ''}; run directory: {run_dir}"
-    )
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -413,65 +254,20 @@ def fit_classifier(
         raise ValueError(
             f"Option `model.binary` needs exactly two classes; the training data has {labels}."
         )
-    if m.embeddings:
-        from rnnkit.models.embeddings import vector_dim
-
-        m.embedding_dim = vector_dim(m.embeddings)
     model = SequenceClassifier(
         len(labels),
-        vocab_size=len(vocab),
-        embedding_dim=m.embedding_dim,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        bidirectional=m.bidirectional,
-        dropout=m.dropout,
         pooling=m.pooling,
         binary=m.binary,
-        pad_id=0,
-        freeze_embedding=m.freeze_embeddings,
         labels=labels,
-        options=m.options,
+        **token_head_arguments(m, vocab),
     )
-    if m.embeddings and not resume and model.embedding is not None:
-        from rnnkit.models.embeddings import load_embeddings
-
-        loaded = load_embeddings(model.embedding.weight, vocab, m.embeddings)
-        print(f"embeddings: {loaded}", file=sys.stderr)
+    load_pretrained_embeddings(model, vocab, m, resume)
     check_resumed_vocab(run_dir, vocab, resume)
-    trainer = Trainer(
-        model,
-        train_data,
-        config.train,
-        run_dir,
-        val_data=valid_data,
-        model_name="sequence_classifier",
-        vocab=vocab,
-        run_config=config,
-        resume_from=run_dir if resume else None,
-        overwrite=overwrite,
+    summary = fit_model(
+        model, train_data, valid_data, config, run_dir, "sequence_classifier",
+        vocab=vocab, resume=resume, overwrite=overwrite,
     )
-    summary = trainer.fit()
-    model.eval()
     return summary, model, vocab
-
-
-def check_resumed_vocab(run_dir: Path, vocab: Vocabulary, resume: bool) -> None:
-    """When resuming, refuse data whose vocabulary differs from the one the run was trained on.
-
-    Raises:
-        ValueError: the vocabularies differ.
-    """
-    if not resume:
-        return
-    from rnnkit.train.checkpoint import read_checkpoint
-
-    saved = read_checkpoint(run_dir).config.get("vocab")
-    if saved is not None and Vocabulary.from_dict(saved).itos != vocab.itos:
-        raise ValueError(
-            f"The data given to resume {str(run_dir)!r} has another vocabulary than the run was "
-            "trained with; resume with the same --train file and data options."
-        )
 
 
 # -- using a trained run ---------------------------------------------------------------------
@@ -524,12 +320,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train classify``."""
-    config, run_dir = resolve_run_config(RunConfig, args, "classify")
-    summary, _, _ = fit_classifier(
-        config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
-    )
-    print(summary_line(summary, run_dir))
-    return 0
+    return train_task(args, RunConfig, "classify", fit_classifier)
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:

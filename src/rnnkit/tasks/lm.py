@@ -22,7 +22,7 @@ import argparse
 import json
 import math
 import sys
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,13 +30,27 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rnnkit.config import TrainConfig, add_config_arguments, config_from_args
+from rnnkit.config import TrainConfig
 from rnnkit.data.batching import Batch, PaddedBatches, StreamBatches
 from rnnkit.data.tables import iter_lines
 from rnnkit.data.text import read_text
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models import LanguageModel
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.tasks.common import (
+    add_run_arguments,
+    check_open_valid_fraction,
+    check_resumed_vocab,
+    check_task,
+    default_train_config,
+    evaluate_batches,
+    fit_model,
+    resolve_run_config,
+    train_report,
+)
+from rnnkit.tasks.common import (
+    default_run_dir as default_run_dir,  # re-exported: rnnkit.cli.demo imports it from here
+)
+from rnnkit.train import TrainSummary
 
 __all__ = [
     "HELP",
@@ -84,7 +98,7 @@ class LMModel:
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(lr=2e-3, clip_norm=1.0, max_epochs=10, log_every=10)
+    return default_train_config()
 
 
 @dataclass
@@ -98,15 +112,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=_default_train)
 
     def __post_init__(self) -> None:
-        if self.task != "lm":
-            raise ValueError(
-                f"Option `task` must be 'lm' for a language-model run, got {self.task!r}."
-            )
-        if not 0.0 < self.data.valid_fraction < 0.5:
-            raise ValueError(
-                "Option `data.valid_fraction` expects a float in (0, 0.5), got "
-                f"{self.data.valid_fraction!r}."
-            )
+        check_task(self.task, "lm", "a language-model run")
+        check_open_valid_fraction(self.data.valid_fraction)
 
 
 def encode_corpus(text: str, data: LMData) -> tuple[Vocabulary, np.ndarray]:
@@ -285,6 +292,22 @@ def _category_batches(
     )
 
 
+def _language_model(
+    m: LMModel, vocab: Vocabulary, categories: Sequence[str] = ()
+) -> LanguageModel:
+    return LanguageModel(
+        vocab_size=len(vocab),
+        embedding_dim=m.embedding_dim,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        cell=m.cell,
+        nonlinearity=m.nonlinearity,
+        dropout=m.dropout,
+        tie_weights=m.tie_weights,
+        categories=categories,
+    )
+
+
 def fit_conditional_language_model(
     config: RunConfig,
     records: list[tuple[str, str]],
@@ -309,15 +332,9 @@ def fit_conditional_language_model(
         max_size=data.max_vocab or None,
         min_freq=data.min_freq,
     )
-    if resume:
-        from rnnkit.train.checkpoint import read_checkpoint
-
-        saved = read_checkpoint(run_dir).config.get("vocab")
-        if saved is not None and Vocabulary.from_dict(saved).itos != vocab.itos:
-            raise ValueError(
-                f"The sequences given to resume {str(run_dir)!r} have another vocabulary than "
-                "the run was trained with; resume with the same --data.text."
-            )
+    check_resumed_vocab(
+        run_dir, vocab, resume, given="The sequences given", verb="have", hint="--data.text"
+    )
     categories = sorted({category for category, _ in records})
     order = np.random.default_rng(0).permutation(len(records))
     n_valid = max(1, int(len(records) * data.valid_fraction))
@@ -329,38 +346,12 @@ def fit_conditional_language_model(
     train = [records[i] for i in order[n_valid:]]
     train_data = _category_batches(train, vocab, categories, data.batch_size, shuffle=True)
     valid_data = _category_batches(valid, vocab, categories, data.batch_size, shuffle=False)
-    m = config.model
-    model = LanguageModel(
-        vocab_size=len(vocab),
-        embedding_dim=m.embedding_dim,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        nonlinearity=m.nonlinearity,
-        dropout=m.dropout,
-        tie_weights=m.tie_weights,
-        categories=categories,
+    model = _language_model(config.model, vocab, categories)
+    summary = fit_model(
+        model, train_data, valid_data, config, run_dir, "language_model",
+        vocab=vocab, resume=resume, overwrite=overwrite,
     )
-    trainer = Trainer(
-        model,
-        train_data,
-        config.train,
-        run_dir,
-        val_data=valid_data,
-        model_name="language_model",
-        vocab=vocab,
-        run_config=config,
-        resume_from=run_dir if resume else None,
-        overwrite=overwrite,
-    )
-    summary = trainer.fit()
-    model.eval()
     return summary, model, vocab
-
-
-def default_run_dir(prefix: str) -> Path:
-    """``runs/PREFIX-YYYYmmdd-HHMMSS`` under the current directory."""
-    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def fit_language_model(
@@ -377,41 +368,13 @@ def fit_language_model(
         The training summary, the trained model (last state, eval mode) and the vocabulary.
     """
     vocab, ids = encode_corpus(text, config.data)
-    if resume:
-        from rnnkit.train.checkpoint import read_checkpoint
-
-        saved = read_checkpoint(run_dir).config.get("vocab")
-        if saved is not None and Vocabulary.from_dict(saved).itos != vocab.itos:
-            raise ValueError(
-                f"The corpus given to resume {str(run_dir)!r} has another vocabulary than the "
-                "run was trained with; resume with the same --data.text."
-            )
+    check_resumed_vocab(run_dir, vocab, resume, given="The corpus given", hint="--data.text")
     train_data, valid_data = _split(ids, config.data)
-    m = config.model
-    model = LanguageModel(
-        vocab_size=len(vocab),
-        embedding_dim=m.embedding_dim,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        nonlinearity=m.nonlinearity,
-        dropout=m.dropout,
-        tie_weights=m.tie_weights,
+    model = _language_model(config.model, vocab)
+    summary = fit_model(
+        model, train_data, valid_data, config, run_dir, "language_model",
+        vocab=vocab, resume=resume, overwrite=overwrite,
     )
-    trainer = Trainer(
-        model,
-        train_data,
-        config.train,
-        run_dir,
-        val_data=valid_data,
-        model_name="language_model",
-        vocab=vocab,
-        run_config=config,
-        resume_from=run_dir if resume else None,
-        overwrite=overwrite,
-    )
-    summary = trainer.fit()
-    model.eval()
     return summary, model, vocab
 
 
@@ -572,32 +535,14 @@ def sample_text(
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """``rnnkit train lm`` options: the run configuration plus --text, --resume, --overwrite."""
     parser.add_argument("--text", metavar="FILE", help="corpus to train on (= --data.text)")
-    parser.add_argument(
-        "--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="start afresh in an --out that holds a run"
-    )
-    add_config_arguments(parser, RunConfig)
+    add_run_arguments(parser, RunConfig)
 
 
 def _resolve(args: argparse.Namespace) -> tuple[RunConfig, Path]:
-    base: dict[str, Any] = {}
-    if args.resume:
-        from rnnkit.train.checkpoint import read_checkpoint
-
-        saved = read_checkpoint(Path(args.resume)).config.get("run")
-        if not isinstance(saved, dict) or saved.get("task") != "lm":
-            raise ValueError(f"Run {args.resume!r} is not a language-model run; cannot resume it.")
-        base = saved
-    config = config_from_args(RunConfig, args, base=base)
-    if args.text:
-        config.data.text = args.text
-    if not config.data.text:
-        raise ValueError("Option `--text FILE` is required: the corpus to train on.")
-    run_dir = Path(args.resume) if args.resume else Path(config.out or default_run_dir("lm"))
-    config.out = str(run_dir)
-    return config, run_dir
+    return resolve_run_config(
+        RunConfig, args, "lm", kind="language-model", files={"text": "text"},
+        what="the corpus to train on",
+    )
 
 
 def train(args: argparse.Namespace) -> int:
@@ -624,39 +569,33 @@ def _summary_line(summary: TrainSummary, run_dir: Path) -> str:
         if val is None
         else f", best validation loss {val:.4f} ({val / math.log(2):.3f} bits/token)"
     )
-    return (
-        f"trained {summary.steps} steps in {summary.wall_time:.0f} s"
-        f"{val_text}; run directory: {run_dir}"
-    )
+    return train_report(summary, run_dir, val_text)
 
 
-def _evaluate_conditional(run: Any, path: str) -> tuple[float, int]:
+def _evaluate_conditional(run: Any, path: str) -> tuple[float, float]:
     model, vocab = run.model, run.vocab
     records = read_categorised(path)
     batches = _category_batches(
         records, vocab, list(model.config.categories), 64, shuffle=False, source=repr(path)
     )
-    total, count = 0.0, 0
-    with torch.inference_mode():
-        for batch in batches:
-            _, loss = model(batch.inputs, batch.targets, batch.lengths)
-            total += float(loss) * batch.num_tokens
-            count += batch.num_tokens
-    return total, count
+    return evaluate_batches(model, batches, metrics=False)["loss"]
+
+
+def _scores(total: float, count: float) -> dict[str, float]:
+    mean = total / count
+    return {
+        "loss": mean,
+        "perplexity": math.exp(mean),
+        "bits_per_token": mean / math.log(2),
+        "tokens": float(count),
+    }
 
 
 def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, float]:
     """Loss, perplexity and bits per token of the run's model on a text file (for a
     conditional run: on ``category<TAB>text`` lines or a directory of ``CATEGORY.txt``)."""
     if run.model.config.categories:
-        total, count = _evaluate_conditional(run, path)
-        mean = total / count
-        return {
-            "loss": mean,
-            "perplexity": math.exp(mean),
-            "bits_per_token": mean / math.log(2),
-            "tokens": float(count),
-        }
+        return _scores(*_evaluate_conditional(run, path))
     text = read_text(path)
     vocab = run.vocab
     tokens: str | list[str] = text
@@ -675,13 +614,7 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
             _, loss, state = run.model.forward_stream(batch.inputs, state, batch.targets)
             total += float(loss) * batch.num_tokens
             count += batch.num_tokens
-    mean = total / count
-    return {
-        "loss": mean,
-        "perplexity": math.exp(mean),
-        "bits_per_token": mean / math.log(2),
-        "tokens": float(count),
-    }
+    return _scores(total, count)
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,16 +40,18 @@ from rnnkit.config import TrainConfig
 from rnnkit.data.batching import PaddedBatches
 from rnnkit.data.series import Series, read_series
 from rnnkit.models.regressor import SequenceRegressor
-from rnnkit.tasks.classify import (
+from rnnkit.tasks.common import (
     ExampleBatches,
     add_common_train_arguments,
     check_data_section,
+    check_task,
+    default_train_config,
     evaluate_batches,
-    resolve_run_config,
+    fit_model,
     run_config_of,
-    summary_line,
+    train_task,
 )
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.train import TrainSummary
 
 __all__ = [
     "HELP",
@@ -99,7 +101,7 @@ class RegressModel:
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(lr=2e-3, clip_norm=1.0, max_epochs=20, log_every=10)
+    return default_train_config(max_epochs=20)
 
 
 @dataclass
@@ -113,10 +115,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=_default_train)
 
     def __post_init__(self) -> None:
-        if self.task != "regress":
-            raise ValueError(
-                f"Option `task` must be 'regress' for a regression run, got {self.task!r}."
-            )
+        check_task(self.task, "regress", "a regression run")
         check_data_section(self.data)
         for name in ("window", "horizon", "stride"):
             value = getattr(self.data, name)
@@ -300,19 +299,10 @@ def fit_regressor(
     )
     if data.standardize:
         model.fit_standardization(torch.from_numpy(train_x), torch.from_numpy(train_y))
-    trainer = Trainer(
-        model,
-        train_data,
-        config.train,
-        run_dir,
-        val_data=valid_data,
-        model_name="sequence_regressor",
-        run_config=config,
-        resume_from=run_dir if resume else None,
-        overwrite=overwrite,
+    summary = fit_model(
+        model, train_data, valid_data, config, run_dir, "sequence_regressor",
+        resume=resume, overwrite=overwrite,
     )
-    summary = trainer.fit()
-    model.eval()
     return summary, model
 
 
@@ -397,12 +387,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train regress``."""
-    config, run_dir = resolve_run_config(RunConfig, args, "regress")
-    summary, _ = fit_regressor(
-        config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
-    )
-    print(summary_line(summary, run_dir))
-    return 0
+    return train_task(args, RunConfig, "regress", fit_regressor)
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:

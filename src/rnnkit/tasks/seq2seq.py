@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,12 +29,21 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rnnkit.config import TrainConfig, add_config_arguments, config_from_args
+from rnnkit.config import TrainConfig
 from rnnkit.data.batching import Batch, PaddedBatches
 from rnnkit.data.tables import iter_lines
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.seq2seq import Seq2Seq
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.tasks.common import (
+    add_common_train_arguments,
+    check_open_valid_fraction,
+    check_task,
+    default_train_config,
+    evaluate_batches,
+    fit_model,
+    train_task,
+)
+from rnnkit.train import TrainSummary
 
 __all__ = [
     "HELP",
@@ -92,7 +100,7 @@ class Seq2SeqModelConfig:
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(lr=2e-3, clip_norm=1.0, max_epochs=10, log_every=10)
+    return default_train_config()
 
 
 @dataclass
@@ -106,15 +114,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=_default_train)
 
     def __post_init__(self) -> None:
-        if self.task != "seq2seq":
-            raise ValueError(
-                f"Option `task` must be 'seq2seq' for a seq2seq run, got {self.task!r}."
-            )
-        if not 0.0 < self.data.valid_fraction < 0.5:
-            raise ValueError(
-                "Option `data.valid_fraction` expects a float in (0, 0.5), got "
-                f"{self.data.valid_fraction!r}."
-            )
+        check_task(self.task, "seq2seq", "a seq2seq run")
+        check_open_valid_fraction(self.data.valid_fraction)
         for name in ("max_length", "max_pairs", "max_vocab", "bucket_size"):
             value = getattr(self.data, name)
             if value < 0:
@@ -329,11 +330,6 @@ def prepare_source(run: Any, text: str) -> str:
     return text.lower() if data.get("lowercase") else text
 
 
-def default_run_dir(prefix: str) -> Path:
-    """``runs/PREFIX-YYYYmmdd-HHMMSS`` under the current directory."""
-    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def fit_seq2seq(
     config: RunConfig,
     *,
@@ -392,20 +388,10 @@ def fit_seq2seq(
         sos_id=int(target.sos_id),  # type: ignore[arg-type]
         eos_id=int(target.eos_id),  # type: ignore[arg-type]
     )
-    trainer = Trainer(
-        model,
-        train_data,
-        config.train,
-        run_dir,
-        val_data=valid_data,
-        model_name="seq2seq",
-        vocab=vocabs_to_dict(source, target),
-        run_config=config,
-        resume_from=run_dir if resume else None,
-        overwrite=overwrite,
+    summary = fit_model(
+        model, train_data, valid_data, config, run_dir, "seq2seq",
+        vocab=vocabs_to_dict(source, target), resume=resume, overwrite=overwrite,
     )
-    summary = trainer.fit()
-    model.eval()
     return summary, model, source, target
 
 
@@ -531,55 +517,14 @@ def corpus_bleu(
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """``rnnkit train seq2seq`` options: the run configuration plus --train, --valid, ..."""
-    parser.add_argument(
-        "--train", dest="train_file", metavar="FILE", help="pairs to train on (= --data.train)"
-    )
-    parser.add_argument(
-        "--valid", dest="valid_file", metavar="FILE", help="pairs to validate on (= --data.valid)"
-    )
-    parser.add_argument(
-        "--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="start afresh in an --out that holds a run"
-    )
-    add_config_arguments(parser, RunConfig)
-
-
-def _resolve(args: argparse.Namespace) -> tuple[RunConfig, Path]:
-    base: dict[str, Any] = {}
-    if args.resume:
-        from rnnkit.train.checkpoint import read_checkpoint
-
-        saved = read_checkpoint(Path(args.resume)).config.get("run")
-        if not isinstance(saved, dict) or saved.get("task") != "seq2seq":
-            raise ValueError(f"Run {args.resume!r} is not a seq2seq run; cannot resume it.")
-        base = saved
-    config = config_from_args(RunConfig, args, base=base)
-    if args.train_file:
-        config.data.train = args.train_file
-    if args.valid_file:
-        config.data.valid = args.valid_file
-    if not config.data.train:
-        raise ValueError("Option `--train FILE` is required: the pairs to train on.")
-    run_dir = Path(args.resume) if args.resume else Path(config.out or default_run_dir("seq2seq"))
-    config.out = str(run_dir)
-    return config, run_dir
+    add_common_train_arguments(parser, RunConfig, "pairs")
 
 
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train seq2seq``."""
-    config, run_dir = _resolve(args)
-    summary, _, _, _ = fit_seq2seq(
-        config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
+    return train_task(
+        args, RunConfig, "seq2seq", fit_seq2seq, sort_metrics=True, what="the pairs to train on"
     )
-    val = summary.val_metrics
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(val.items()))
-    print(
-        f"trained {summary.steps} steps in {summary.wall_time:.0f} s"
-        f"{'; validation: ' + shown if shown else ''}; run directory: {run_dir}"
-    )
-    return 0
 
 
 def _add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
@@ -655,14 +600,9 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
         batch_size=64,
         pad_id=int(target.pad_id),  # type: ignore[arg-type]
     )
-    loss_sum = correct = tokens = 0.0
-    with torch.inference_mode():
-        for batch in batches:
-            logits, loss = model(batch.inputs, batch.targets, batch.lengths)
-            loss_sum += float(loss) * batch.num_tokens  # type: ignore[arg-type]
-            right, count = model.metrics(logits, batch)["accuracy"]  # type: ignore[arg-type]
-            correct += right
-            tokens += count
+    sums = evaluate_batches(model, batches)
+    loss_sum = sums["loss"][0]
+    correct, tokens = sums["accuracy"]
     translations = translate_lines(
         model,
         source,

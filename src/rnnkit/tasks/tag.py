@@ -31,18 +31,22 @@ from rnnkit.data.batching import PaddedBatches
 from rnnkit.data.conllu import Sentence, read_conllu
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.tagger import SequenceTagger
-from rnnkit.tasks.classify import (
-    SPECIALS,
+from rnnkit.tasks.classify import SPECIALS
+from rnnkit.tasks.common import (
+    accuracy_train_config,
     add_common_train_arguments,
     check_data_section,
     check_resumed_vocab,
+    check_task,
     evaluate_batches,
-    resolve_run_config,
+    fit_model,
+    load_pretrained_embeddings,
     run_config_of,
     split_indices,
-    summary_line,
+    token_head_arguments,
+    train_task,
 )
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.train import TrainSummary
 
 __all__ = ["HELP", "RunConfig", "TagData", "TagModel", "fit_tagger", "tag_sentences"]
 
@@ -81,12 +85,6 @@ class TagModel:
     options: dict[str, Any] = field(default_factory=dict)  # further layer options (JSON)
 
 
-def _default_train() -> TrainConfig:
-    return TrainConfig(
-        lr=2e-3, clip_norm=1.0, max_epochs=10, metric="accuracy", mode="max", log_every=10
-    )
-
-
 @dataclass
 class RunConfig:
     """A tagging run: data, model and training sections."""
@@ -95,11 +93,10 @@ class RunConfig:
     out: str = ""  # run directory (default: runs/tag-YYYYmmdd-HHMMSS)
     data: TagData = field(default_factory=TagData)
     model: TagModel = field(default_factory=TagModel)
-    train: TrainConfig = field(default_factory=_default_train)
+    train: TrainConfig = field(default_factory=accuracy_train_config)
 
     def __post_init__(self) -> None:
-        if self.task != "tag":
-            raise ValueError(f"Option `task` must be 'tag' for a tagging run, got {self.task!r}.")
+        check_task(self.task, "tag", "a tagging run")
         check_data_section(self.data)
 
 
@@ -183,44 +180,13 @@ def fit_tagger(
     """
     vocab, tags, train_data, valid_data = prepare_data(config)
     m = config.model
-    if m.embeddings:
-        from rnnkit.models.embeddings import vector_dim
-
-        m.embedding_dim = vector_dim(m.embeddings)
-    model = SequenceTagger(
-        len(tags),
-        vocab_size=len(vocab),
-        embedding_dim=m.embedding_dim,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        bidirectional=m.bidirectional,
-        dropout=m.dropout,
-        pad_id=0,
-        freeze_embedding=m.freeze_embeddings,
-        labels=tags,
-        options=m.options,
-    )
-    if m.embeddings and not resume and model.embedding is not None:
-        from rnnkit.models.embeddings import load_embeddings
-
-        loaded = load_embeddings(model.embedding.weight, vocab, m.embeddings)
-        print(f"embeddings: {loaded}", file=sys.stderr)
+    model = SequenceTagger(len(tags), labels=tags, **token_head_arguments(m, vocab))
+    load_pretrained_embeddings(model, vocab, m, resume)
     check_resumed_vocab(run_dir, vocab, resume)
-    trainer = Trainer(
-        model,
-        train_data,
-        config.train,
-        run_dir,
-        val_data=valid_data,
-        model_name="sequence_tagger",
-        vocab=vocab,
-        run_config=config,
-        resume_from=run_dir if resume else None,
-        overwrite=overwrite,
+    summary = fit_model(
+        model, train_data, valid_data, config, run_dir, "sequence_tagger",
+        vocab=vocab, resume=resume, overwrite=overwrite,
     )
-    summary = trainer.fit()
-    model.eval()
     return summary, model, vocab
 
 
@@ -258,12 +224,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train tag``."""
-    config, run_dir = resolve_run_config(RunConfig, args, "tag")
-    summary, _, _ = fit_tagger(
-        config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
-    )
-    print(summary_line(summary, run_dir))
-    return 0
+    return train_task(args, RunConfig, "tag", fit_tagger)
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
