@@ -6,17 +6,16 @@ can make a step fifty times slower through oversubscription.
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import numpy as np
 import pytest
 
-try:  # before any fixture, module-scoped ones included
+with contextlib.suppress(ImportError):  # the reference engine's tests run without torch
     import torch as _torch
 
-    _torch.set_num_threads(1)
-except ImportError:  # the reference engine's tests run without torch
-    pass
+    _torch.set_num_threads(1)  # before any fixture, module-scoped ones included
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,7 @@ names or shapes do not match the model.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -257,9 +258,8 @@ def _fsync_dir(path: Path) -> None:
     except OSError:  # some file systems do not open directories; the renames still happened
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # a directory fsync is only a durability hint
+            os.fsync(fd)
     finally:
         os.close(fd)
 
