@@ -100,12 +100,14 @@ def plot_metrics(
         if train_values:
             size = window if window is not None else max(len(train_values) // 10, 1)
             ax.plot(train_steps, train_values, color="tab:blue", alpha=0.3, label="train")
-            ax.plot(
-                train_steps,
-                rolling_mean(train_values, size),
-                color="tab:blue",
-                label=f"train (mean of {size})",
-            )
+            # A trailing mean describes the rows it averages, so it is drawn at their centre
+            # step; drawn at the last one it would lag a falling loss by half a window.
+            means = rolling_mean(train_values, size)
+            centres = [
+                (train_steps[max(i - size + 1, 0)] + train_steps[i]) / 2
+                for i in range(len(train_steps))
+            ]
+            ax.plot(centres, means, color="tab:blue", label=f"train (mean of {size})")
         if val_values:
             ax.plot(val_steps, val_values, "o-", color="tab:orange", label="validation")
         ax.set_xlabel("step")
