@@ -247,3 +247,19 @@ def test_config_round_trip_refuses_unknown_keys() -> None:
     with pytest.raises(ValueError, match=r"unknown keys \['colour'\]"):
         SequenceClassifier.from_config_dict({**config, "colour": 1})
     assert np.isclose(SequenceClassifier.from_config_dict(config).rnn.forget_bias, 2.0)
+
+
+def test_trainer_reports_macro_f1_and_can_select_the_best_checkpoint_by_it(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(2, vocab_size=8, embedding_dim=4, hidden_size=6, labels=["n", "y"])
+    batches = marker_batches(64, seed=0)
+    config = TrainConfig(max_steps=6, eval_every=3, metric="macro_f1", mode="max",
+                         progress=False, lr=0.05)
+    trainer = Trainer(model, batches, config, tmp_path / "run", val_data=batches,
+                      model_name="sequence_classifier", run_config={"task": "classify"})
+    summary = trainer.fit()
+    scores = trainer.evaluate()
+    # the hook's macro F1 is the mean of the per-class F1 the same evaluation reports
+    assert scores["macro_f1"] == pytest.approx((scores["f1_n"] + scores["f1_y"]) / 2)
+    assert summary.metric == "macro_f1" and summary.best_metric is not None
+    assert 0.0 <= summary.best_metric <= 1.0

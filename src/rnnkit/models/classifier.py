@@ -278,6 +278,10 @@ class SequenceClassifier(RecurrentHead, nn.Module):
         """
         return class_metrics(self.predict(outputs), batch.targets, self.class_names())
 
+    def finalize_metrics(self, totals: dict[str, tuple[float, float]]) -> dict[str, float]:
+        """The macro F1 from the summed per-class counts (the trainer's validation hook)."""
+        return {"macro_f1": classification_scores(totals).get("macro_f1", math.nan)}
+
     def class_names(self) -> list[str]:
         """The class names (``labels``), or the class ids as strings."""
         return self.config.labels or [str(c) for c in range(self.config.num_classes)]

@@ -234,7 +234,9 @@ class Trainer:
     The model has ``forward(inputs, targets=None, lengths=None) -> (outputs, loss)`` with
     ``loss`` the mean over counted target positions; for stream batches (``Batch.stream``)
     also ``forward_stream(inputs, state, targets=None) -> (outputs, loss, new_state)``; and,
-    optionally, ``metrics(outputs, batch) -> {name: (sum, count)}`` and ``config_dict()``.
+    optionally, ``metrics(outputs, batch) -> {name: (sum, count)}``,
+    ``finalize_metrics({name: (sum, count)}) -> {name: score}`` for scores that are not a
+    ratio of sums (macro F1), and ``config_dict()``.
 
     Args:
         model: the model (moved to the configured device).
@@ -473,9 +475,14 @@ class Trainer:
         values = [loss_sum, float(tokens)] + [v for n in names for v in sums[n]]
         values = all_reduce_sum(values, self.ctx)
         result = {"loss": values[0] / max(values[1], 1.0)}
-        for i, name in enumerate(names):
-            s, c = values[2 + 2 * i], values[3 + 2 * i]
+        totals = {name: (values[2 + 2 * i], values[3 + 2 * i]) for i, name in enumerate(names)}
+        for name, (s, c) in totals.items():
             result[name] = s / c if c else float("nan")
+        finalize = getattr(self.model, "finalize_metrics", None)
+        if callable(finalize) and totals:
+            # scores that are no ratio of sums (macro F1: a mean of per-class ratios) are made
+            # by the model from the exact totals, after every batch and rank is counted
+            result.update(finalize(totals))
         self.model.train(was_training)
         return result
 
