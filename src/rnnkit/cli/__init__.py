@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data", "named datasets (list, get), file info, memory-mapped token files"),
     "explain": ("explain", "run one network on given numbers and print every step and gradient"),
     "gradcheck": ("gradcheck", "check the reference engine's gradients by finite differences"),
+    "plot": ("plot", "draw a run's loss and metric curves again from its metrics.csv"),
     "recipe": ("recipe", "the course exercises, reproduced: recipe list | recipe run NAME"),
 }
 
