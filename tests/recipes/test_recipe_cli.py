@@ -15,7 +15,7 @@ from rnnkit.recipes.common import RecipeContext, jsonable, read_lines, resolve_d
 NINE = [
     "worked-many-to-many", "worked-elman-jordan", "names-generation", "names-classification",
     "delayed-regression", "pairwise-sum", "char-gru-sentiment", "shakespeare-char-small",
-    "vanishing-gradients",
+    "vanishing-gradients", "kalman",
 ]
 
 

@@ -67,6 +67,8 @@ RECIPES: dict[str, Recipe] = {
                "3-layer ReLU RNN, then an LSTM, on 10,000 characters of tiny Shakespeare"),
         Recipe("vanishing-gradients", "vanishing_gradients",
                "gradient norm through time: tanh RNN / LSTM / GRU, three inits, clipping"),
+        Recipe("kalman", "kalman",
+               "GRU vs the Kalman filter on a linear system (within 5%) and a nonlinear one"),
     )
 }
 
