@@ -12,17 +12,17 @@ from rnnkit.cli import main
 from rnnkit.recipes import RECIPES, get_recipe, recipe_settings, run_recipe
 from rnnkit.recipes.common import RecipeContext, jsonable, read_lines, resolve_data
 
-NINE = [
+ALL_RECIPES = [
     "worked-many-to-many", "worked-elman-jordan", "names-generation", "names-classification",
     "delayed-regression", "pairwise-sum", "char-gru-sentiment", "shakespeare-char-small",
     "vanishing-gradients", "kalman",
 ]
 
 
-def test_recipe_list_shows_all_nine(capsys: pytest.CaptureFixture[str]) -> None:
+def test_recipe_list_shows_every_recipe(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recipe", "list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == NINE
+    assert [line.split()[0] for line in lines] == ALL_RECIPES
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # a summary on each line
 
 
