@@ -19,6 +19,7 @@ on CUDA and Gloo on the CPU, initialised from torchrun's environment (``RANK``,
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from rnnkit.data.batching import Batch
 __all__ = [
     "DistributedContext",
     "all_reduce_sum",
+    "barrier",
     "broadcast_parameters",
     "gather_tensor",
     "init_distributed",
@@ -95,6 +97,10 @@ def init_distributed(device: str = "auto") -> DistributedContext:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", init_method="env://")
+        # A group left alive at interpreter exit tears down its Gloo threads in whatever
+        # order the destructors run, which can abort a rank ("terminate called without an
+        # active exception") after its work is done. Close it in order instead.
+        atexit.register(_destroy_group)
     return DistributedContext(
         rank=rank,
         world_size=world_size,
@@ -148,6 +154,17 @@ def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:
         stream=batch.stream,
         num_tokens=tokens,
     )
+
+
+def _destroy_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistributedContext) -> None:
+    """Wait until every rank gets here; a single process returns at once."""
+    if ctx.enabled:
+        dist.barrier()
 
 
 def all_reduce_sum(values: list[float], ctx: DistributedContext) -> list[float]:

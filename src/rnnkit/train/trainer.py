@@ -48,6 +48,7 @@ from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.distributed import (
     DistributedContext,
     all_reduce_sum,
+    barrier,
     broadcast_parameters,
     gather_tensor,
     init_distributed,
@@ -614,6 +615,9 @@ class Trainer:
             self._plot()
             text = json.dumps(summary.to_dict(), indent=2) + "\n"
             (self.run_dir / "summary.json").write_text(text, encoding="utf-8")
+        # No rank leaves before rank 0 has written: a caller reading the run directory
+        # (or a process group shutting down) then sees a finished run on every rank.
+        barrier(self.ctx)
         return summary
 
     def _limit_reached(self, start: float) -> str:
