@@ -225,8 +225,10 @@ def resolve_data(ctx: RecipeContext, dataset: str, filename: str | None = None) 
     """The recipe's data: ``--data`` when given, else the named dataset from rnnkit's cache.
 
     A folder given with ``--data`` is joined with ``filename`` (when the recipe reads one
-    file of the dataset). Without ``--data`` the dataset is fetched into the cache
-    (:func:`rnnkit.data.download.fetch_dataset`: a download, verified) unless it is there.
+    file of the dataset), or with ``filename.gz`` when only the compressed copy is there
+    (the readers decompress ``.gz`` on the fly). Without ``--data`` the dataset is fetched
+    into the cache (:func:`rnnkit.data.download.fetch_dataset`: a download, verified) unless
+    it is there.
 
     Raises:
         FileNotFoundError: the path, or ``filename`` inside it, does not exist.
@@ -238,11 +240,13 @@ def resolve_data(ctx: RecipeContext, dataset: str, filename: str | None = None) 
                 f"Argument `--data` must be an existing file or folder, got {str(path)!r}."
             )
         if path.is_dir() and filename is not None:
-            path = path / filename
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"Argument `--data` is a folder without {filename}: {str(ctx.data)!r}."
-                )
+            for candidate in (path / filename, path / f"{filename}.gz"):
+                if candidate.is_file():
+                    return candidate
+            raise FileNotFoundError(
+                f"Argument `--data` is a folder without {filename} (or {filename}.gz): "
+                f"{str(ctx.data)!r}."
+            )
         return path
     from rnnkit.data.download import DownloadError, fetch_dataset
 

@@ -1,0 +1,287 @@
+"""What the language-model benchmarks share: train a model on a token stream for a time
+budget, evaluate its best checkpoint on the held-out splits, plot loss against wall time.
+
+``shakespeare-char``, ``sherlock-char``, ``ptb-char`` and ``ptb-word`` differ only in their
+data and their settings. Each trains with :class:`rnnkit.train.Trainer` by truncated BPTT over
+contiguous rows (:class:`rnnkit.data.batching.StreamBatches`, the state carried and detached
+between chunks), evaluates the validation stream every ``eval_every`` steps, keeps the best
+checkpoint (``RUN/lm/best``) and stops at ``max_steps`` or after ``max_time`` seconds,
+whichever comes first. The learning rate warms up, then follows a cosine to ``min_lr`` at
+``max_steps``: sized so that the budget is spent when the schedule ends.
+
+Losses are in nats per token (the natural log); bits per character are nats / ln 2 and
+perplexity is e ** nats.
+
+Example:
+    >>> bits_per_char(math.log(2))
+    1.0
+    >>> round(perplexity(math.log(100.0)), 6)
+    100.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.config import TrainConfig
+from rnnkit.data.batching import StreamBatches
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.models import LanguageModel
+from rnnkit.recipes.common import RecipeContext, fmt, table
+from rnnkit.train import Trainer
+from rnnkit.train.checkpoint import load_model_state, read_checkpoint
+from rnnkit.train.metrics import read_metrics
+
+__all__ = [
+    "LMBenchmarkSettings",
+    "bits_per_char",
+    "clip_ids",
+    "perplexity",
+    "plot_loss_vs_time",
+    "print_samples",
+    "report_curve",
+    "train_language_model",
+]
+
+
+@dataclass
+class LMBenchmarkSettings:
+    """Model and training settings every language-model benchmark has."""
+
+    limit: int = 0  # tokens of each split used, from its start (0 = all; the reduced runs)
+    embedding_dim: int = 128  # D: size of each token's embedding
+    hidden_size: int = 512  # H: units per recurrent layer
+    num_layers: int = 2  # stacked recurrent layers
+    cell: str = "lstm"  # recurrent cell: lstm | gru | rnn | peephole_lstm
+    dropout: float = 0.2  # on embeddings, between layers and before the decoder
+    tie_weights: bool = False  # share embedding and decoder weights (needs D == H)
+    batch_size: int = 64  # B: parallel rows of the token stream
+    bptt: int = 128  # T: steps per chunk (truncated BPTT)
+    eval_batch_size: int = 16  # rows of the validation and test streams
+    lr: float = 3e-3  # Adam's peak learning rate
+    min_lr: float = 5e-5  # the learning rate the cosine reaches at max_steps
+    warmup_steps: int = 100  # linear warm-up steps
+    weight_decay: float = 0.0  # L2 penalty
+    clip_norm: float = 1.0  # gradient clipping by global norm
+    max_steps: int = 2200  # optimizer steps (the cosine schedule's length)
+    max_time: float = 1800.0  # seconds of training at most (the benchmark's budget)
+    eval_every: int = 200  # steps between evaluations of the validation stream
+    threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
+
+
+def bits_per_char(nats: float) -> float:
+    """Nats per character as bits per character."""
+    return nats / math.log(2)
+
+
+def perplexity(nats: float) -> float:
+    """Perplexity ``e ** nats`` of a mean cross-entropy in nats per token."""
+    return math.exp(min(nats, 700.0))
+
+
+def _stream(ids: np.ndarray, batch_size: int, bptt: int, **kw: Any) -> StreamBatches:
+    rows = max(1, min(batch_size, len(ids) // (2 * bptt) or 1))
+    return StreamBatches(ids, rows, bptt, **kw)
+
+
+def train_language_model(
+    ctx: RecipeContext,
+    settings: LMBenchmarkSettings,
+    vocab: Vocabulary,
+    splits: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """Train on ``splits["train"]``, pick the best checkpoint on ``splits["valid"]``, score it
+    on every split but train.
+
+    Args:
+        ctx: the recipe's context (the run goes to ``ctx.run_dir / "lm"``).
+        settings: model and training settings.
+        vocab: the vocabulary the ids come from.
+        splits: ``"train"``, ``"valid"`` and optionally ``"test"`` token ids.
+
+    Returns:
+        ``{"losses": {split: nats}, "steps", "train_seconds", "stopped_by", "best_step",
+        "parameters", "tokens_per_s", "curve": [(minutes, valid nats), ...], "model"}``
+        (the model is the best checkpoint's, in eval mode).
+
+    Raises:
+        ValueError: a split too short for ``batch_size`` rows of ``bptt`` + 1 tokens.
+    """
+    train_ids = splits["train"]
+    if len(train_ids) // settings.batch_size <= settings.bptt:
+        raise ValueError(
+            f"The training text is too short for batch_size={settings.batch_size} and "
+            f"bptt={settings.bptt}: {len(train_ids)} tokens; use a longer text or smaller "
+            "settings."
+        )
+    before = torch.get_num_threads()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        return _train(ctx, settings, vocab, splits)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(
+    ctx: RecipeContext,
+    settings: LMBenchmarkSettings,
+    vocab: Vocabulary,
+    splits: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    torch.manual_seed(ctx.seed)
+    model = LanguageModel(
+        len(vocab),
+        embedding_dim=settings.embedding_dim,
+        hidden_size=settings.hidden_size,
+        num_layers=settings.num_layers,
+        cell=settings.cell,
+        dropout=settings.dropout,
+        tie_weights=settings.tie_weights,
+    )
+    train = StreamBatches(
+        splits["train"], settings.batch_size, settings.bptt, seed=ctx.seed,
+        random_offset=True, drop_last=True,
+    )
+    valid = _stream(splits["valid"], settings.eval_batch_size, settings.bptt)
+    config = TrainConfig(
+        optimizer="adam",
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        schedule="cosine",
+        warmup_steps=settings.warmup_steps,
+        min_lr=settings.min_lr,
+        clip_norm=settings.clip_norm,
+        max_steps=settings.max_steps,
+        max_time=settings.max_time,
+        eval_every=settings.eval_every,
+        checkpoint_every=settings.eval_every,
+        seed=ctx.seed,
+        log_every=10,
+        device="cpu",
+        progress=True,
+    )
+    run_dir = ctx.run_dir / "lm"
+    trainer = Trainer(
+        model, train, config, run_dir, val_data=valid, model_name="language_model",
+        vocab=vocab,
+    )
+    parameters = sum(p.numel() for p in model.parameters())
+    ctx.say(
+        f"model: {settings.num_layers}×{settings.hidden_size} {settings.cell}, embedding "
+        f"{settings.embedding_dim}, dropout {settings.dropout:g}, {parameters:,} parameters; "
+        f"batches of {train.batch_size}×{settings.bptt} tokens; Adam {settings.lr:g}, "
+        f"warm-up {settings.warmup_steps}, cosine to {settings.min_lr:g} over "
+        f"{settings.max_steps} steps, clip {settings.clip_norm:g}; at most "
+        f"{settings.max_time / 60:g} min."
+    )
+    summary = trainer.fit()
+    best = run_dir / "best"
+    if (best / "model.safetensors").is_file():
+        # the best validation checkpoint is the model reported, as in early stopping
+        load_model_state(model, read_checkpoint(best).model_state)
+    model.eval()
+    losses = {"valid": trainer.evaluate(valid)["loss"]}
+    if "test" in splits:
+        test = _stream(splits["test"], settings.eval_batch_size, settings.bptt)
+        losses["test"] = trainer.evaluate(test)["loss"]
+    rows = read_metrics(run_dir / "metrics.csv")
+    curve = [
+        (float(r["elapsed"]) / 60.0, float(r["loss"]))
+        for r in rows
+        if r["split"] == "val" and r.get("elapsed") not in (None, "")
+    ]
+    return {
+        "losses": losses,
+        "steps": summary.steps,
+        "train_seconds": summary.wall_time,
+        "stopped_by": summary.stopped_by,
+        "best_step": summary.best_step,
+        "parameters": parameters,
+        "tokens_per_s": summary.tokens_per_s,
+        "curve": curve,
+        "model": model,
+    }
+
+
+def plot_loss_vs_time(
+    ctx: RecipeContext,
+    curve: Sequence[tuple[float, float]],
+    *,
+    title: str,
+    ylabel: str,
+    target: float | None = None,
+    anchors: Sequence[tuple[str, float]] = (),
+    scale: float = 1.0,
+) -> None:
+    """``loss_vs_time.png``: the validation loss against wall-clock minutes, with the target
+    and published numbers as horizontal lines (``scale`` converts nats to the plotted unit)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if curve:
+        minutes, values = zip(*curve, strict=True)
+        ax.plot(minutes, [v * scale for v in values], "o-", markersize=3,
+                label="rnnkit, validation")
+    if target is not None:
+        ax.axhline(target, color="tab:red", linestyle="--", label=f"target {target:g}")
+    for (label, value), style in zip(anchors, (":", "-.", (0, (5, 5))), strict=False):
+        ax.axhline(value, color="gray", linestyle=style, label=f"{label} {value:g}")
+    ax.set_xlabel("wall-clock minutes of training (this machine)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if curve:
+        low = min(v * scale for _, v in curve)
+        refs = [target or low, *(v for _, v in anchors)]
+        ax.set_ylim(min(low, *refs) - 0.1, max(min(max(v * scale for _, v in curve), 3.5),
+                                                *refs) + 0.1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    ctx.save_figure(fig, "loss_vs_time.png")
+
+
+def report_curve(ctx: RecipeContext, curve: Sequence[tuple[float, float]], unit: str,
+                 scale: float = 1.0, every: int = 1) -> None:
+    """Print the validation curve as a table: minutes -> loss."""
+    rows = [[fmt(m, 1), fmt(v * scale, 3)] for k, (m, v) in enumerate(curve)
+            if k % every == 0 or k == len(curve) - 1]
+    for line in table(["minutes", f"validation {unit}"], rows):
+        ctx.say("  " + line)
+
+
+def clip_ids(ids: np.ndarray, limit: int) -> np.ndarray:
+    """The first ``limit`` ids (all of them for ``limit`` 0)."""
+    return ids[:limit] if limit else ids
+
+
+def print_samples(
+    ctx: RecipeContext,
+    model: LanguageModel,
+    vocab: Vocabulary,
+    prime: str,
+    length: int,
+    temperatures: Sequence[float],
+) -> dict[str, str]:
+    """Print one sample per temperature after ``prime``; return temperature -> text."""
+    from rnnkit.tasks.lm import sample_text
+
+    samples = {}
+    for k, temperature in enumerate(temperatures):
+        text = sample_text(model, vocab, prime, length, temperature=temperature,
+                           seed=ctx.seed + k)
+        joined = prime + (" " if vocab.level == "word" else "") + text
+        samples[f"{temperature:g}"] = joined
+        ctx.say(f"sample at temperature {temperature:g}:")
+        for line in joined.splitlines() or [""]:
+            ctx.say("    | " + line)
+    return samples
