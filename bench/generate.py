@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
+    from report import update_after
+
+    if update_after("generate", args.out):
+        print("updated BENCHMARKS.md")
     return 0
 
 

@@ -333,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     tmp.replace(args.output)
     print(f"wrote {args.output}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
+    from report import update_after
+
+    if update_after("layers", args.output):
+        print("updated BENCHMARKS.md")
     return 0
 
 

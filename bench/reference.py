@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {out}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
+    from report import update_after
+
+    if update_after("reference", out):
+        print("updated BENCHMARKS.md")
     return 0
 
 

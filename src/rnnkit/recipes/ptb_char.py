@@ -44,7 +44,7 @@ class Settings(LMBenchmarkSettings):
     @classmethod
     def full(cls) -> Settings:
         """The benchmark: 2×512 LSTM, 60 minutes at most."""
-        return cls(dropout=0.1, max_steps=4400, max_time=3600.0, eval_every=400)
+        return cls(dropout=0.1, max_steps=4000, max_time=3600.0, eval_every=400)
 
 
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:

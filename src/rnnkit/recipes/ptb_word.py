@@ -52,7 +52,7 @@ class Settings(LMBenchmarkSettings):
         """The benchmark: 2×400 tied LSTM, dropout 0.4, 60 minutes at most."""
         return cls(embedding_dim=400, hidden_size=400, tie_weights=True, dropout=0.4,
                    batch_size=32, bptt=35, eval_batch_size=10, lr=2e-3, min_lr=2e-5,
-                   warmup_steps=200, clip_norm=0.5, max_steps=24_000, max_time=3600.0,
+                   warmup_steps=200, clip_norm=0.5, max_steps=14_000, max_time=3600.0,
                    eval_every=1000)
 
 

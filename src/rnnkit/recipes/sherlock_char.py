@@ -50,7 +50,7 @@ class Settings(LMBenchmarkSettings):
     @classmethod
     def full(cls) -> Settings:
         """The benchmark: 2×512 LSTM, 30 minutes at most."""
-        return cls(dropout=0.1)
+        return cls(dropout=0.1, max_steps=2000)
 
 
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
