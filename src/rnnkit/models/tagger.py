@@ -4,9 +4,22 @@ labels).
 Each step's output of a (by default bidirectional) recurrent layer is mapped to tag scores::
 
     e_t      = E[x_t]   (token input)   or   x_t   (feature input)
-    o_t      = [→h_t ; ←h_t] = BiRNN(e)_t                               [B, T, 2H]
+    o_t      = [→h_t ; ←h_t] = BiRNN(dropout(e))_t                      [B, T, 2H]
     logits_t = W dropout(o_t) + b                                       [B, T, C]
     loss     = mean over counted steps of  -log softmax(logits_t)[y_t]
+
+Character features (``char_features="lstm"`` or ``"cnn"``) give every word a second vector
+computed from its characters ``c_1 .. c_n``, so that a word never seen in training (``<unk>``)
+is still told apart by its shape, prefix and suffix ("-ly", "-ing", a capital, digits)::
+
+    lstm:  q_w = [→g_n ; ←g_1],   g = BiLSTM(C[c_1] .. C[c_n])                 [2 H_c]
+    cnn:   q_w = max_j relu(K * [C[c_{j-1}]; C[c_j]; C[c_{j+1}]] + k)           [H_c]
+    e_t    = [E[w_t] ; q_{w_t}]
+
+The input of such a tagger is then ``[B, T, 1 + W]`` integers: ``inputs[..., 0]`` the word ids,
+``inputs[..., 1:]`` the character ids of each word (0 = ``<pad>`` after its last character;
+:meth:`SequenceTagger.encode_words` builds these rows). The character vocabulary is part of
+the model's configuration, so a checkpoint encodes new words exactly as in training.
 
 A step counts when it lies inside its sequence (``t < lengths[b]``) and its target is not
 ``ignore_index`` (-100, the padding :class:`rnnkit.data.batching.PaddedBatches` uses), so
@@ -19,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,11 +46,56 @@ from rnnkit.models.heads import (
     _embed,
     _make_input,
     check_lengths,
+    recurrent_layer,
     run_layer,
     step_mask,
 )
 
-__all__ = ["SequenceTagger", "SequenceTaggerConfig"]
+__all__ = ["CHAR_FEATURES", "CHAR_SPECIALS", "SequenceTagger", "SequenceTaggerConfig",
+           "word_char_ids"]
+
+#: The kinds of character-level word features a tagger can add to its word embeddings.
+CHAR_FEATURES = ("none", "lstm", "cnn")
+#: The first entries of every character vocabulary: padding (id 0) and unknown (id 1).
+CHAR_SPECIALS = ("<pad>", "<unk>")
+
+
+def word_char_ids(word: str, char_ids: Mapping[str, int], max_word_length: int) -> list[int]:
+    """The character ids of ``word``, padded with 0 to ``max_word_length``.
+
+    A longer word keeps its first ``ceil(m / 2)`` and last ``floor(m / 2)`` characters
+    (``m = max_word_length``): prefixes and suffixes are what tells a tag. Characters missing
+    from ``char_ids`` become 1 (``<unk>``).
+
+    Args:
+        word: the word form.
+        char_ids: character -> id (ids 0 and 1 are ``<pad>`` and ``<unk>``).
+        max_word_length: ``W``, the length of the returned list.
+
+    Returns:
+        ``W`` ints.
+
+    Raises:
+        ValueError: an empty ``word`` or a ``max_word_length`` below 2.
+
+    Example:
+        >>> ids = {c: i + 2 for i, c in enumerate("abcdef")}
+        >>> word_char_ids("cab", ids, 5), word_char_ids("abcdefx", ids, 4)
+        ([4, 2, 3, 0, 0], [2, 3, 7, 1])
+    """
+    if not isinstance(word, str) or not word:
+        raise ValueError(f"Argument `word` must be a non-empty string, got {word!r}.")
+    if isinstance(max_word_length, bool) or not isinstance(max_word_length, int) or (
+        max_word_length < 2
+    ):
+        raise ValueError(
+            f"Argument `max_word_length` must be an integer >= 2, got {max_word_length!r}."
+        )
+    if len(word) > max_word_length:
+        head = (max_word_length + 1) // 2
+        word = word[:head] + word[len(word) - (max_word_length - head):]
+    ids = [char_ids.get(c, 1) for c in word]
+    return ids + [0] * (max_word_length - len(ids))
 
 
 @dataclass
@@ -57,6 +116,11 @@ class SequenceTaggerConfig:
     freeze_embedding: bool = False  # keep the embedding fixed (e.g. pre-trained vectors)
     labels: list[str] | None = None  # tag names, in tag-id order
     options: dict[str, Any] = field(default_factory=dict)  # further layer options
+    char_features: str = "none"  # none | lstm | cnn: a vector per word from its characters
+    char_vocab: list[str] | None = None  # characters in id order, from <pad> <unk> (char input)
+    char_embedding_dim: int = 32  # size of each character's embedding
+    char_hidden_size: int = 64  # character BiLSTM units per direction, or CNN filters
+    max_word_length: int = 20  # W: characters kept per word by encode_words (prefix + suffix)
 
 
 class SequenceTagger(RecurrentHead, nn.Module):
@@ -77,21 +141,39 @@ class SequenceTagger(RecurrentHead, nn.Module):
         freeze_embedding: do not train the embedding.
         labels: optional tag names (length ``C``), kept in the checkpoint.
         options: further layer options (``forget_bias``, ``learn_initial_state``...).
+        char_features: ``"none"`` (default), ``"lstm"`` (a character BiLSTM, its two final
+            states) or ``"cnn"`` (a character convolution of width 3, max-pooled); token input
+            only. The word's vector is concatenated with its embedding.
+        char_vocab: the characters in id order, starting with ``<pad>`` and ``<unk>``
+            (required with ``char_features``).
+        char_embedding_dim: size of each character's embedding.
+        char_hidden_size: ``H_c``: BiLSTM units per direction (a ``2 H_c`` word vector) or
+            CNN filters (an ``H_c`` word vector).
+        max_word_length: ``W``, characters per word that :meth:`encode_words` keeps.
 
     Shape:
-        inputs ``[B, T]`` or ``[B, T, I]``, targets ``[B, T]``, lengths ``[B]`` → logits
-        ``[B, T, C]``, loss scalar or ``None``.
+        inputs ``[B, T]`` (``[B, T, 1 + W]`` with ``char_features``) or ``[B, T, I]``,
+        targets ``[B, T]``, lengths ``[B]`` → logits ``[B, T, C]``, loss scalar or ``None``.
 
     Raises:
         ValueError: a bad size or cell, both or neither of ``vocab_size``/``input_size``,
-            ``labels`` of the wrong length; in :meth:`forward`, targets that are not one tag
-            per input step.
+            ``labels`` of the wrong length, an unknown ``char_features`` or one without token
+            input or without a ``char_vocab``; in :meth:`forward`, targets that are not one
+            tag per input step.
 
-    Example:
+    Examples:
         >>> tagger = SequenceTagger(4, vocab_size=10, embedding_dim=4, hidden_size=5)
         >>> logits, loss = tagger(torch.tensor([[1, 2, 3]]), torch.tensor([[0, 3, 1]]))
         >>> tuple(logits.shape), tagger.predict(logits).shape
         ((1, 3, 4), torch.Size([1, 3]))
+        >>> chars = SequenceTagger(4, vocab_size=10, embedding_dim=4, hidden_size=5,
+        ...                        char_features="lstm", char_vocab=["<pad>", "<unk>", *"abc"],
+        ...                        char_embedding_dim=3, char_hidden_size=2, max_word_length=4)
+        >>> rows = chars.encode_words([1, 7], ["ab", "cab"])
+        >>> rows.tolist()
+        [[1, 2, 3, 0, 0], [7, 4, 2, 3, 0]]
+        >>> tuple(chars(torch.as_tensor(rows)[None])[0].shape)
+        (1, 2, 4)
     """
 
     # checkpoint registry protocol (RecurrentHead): config_dict() / from_config_dict(d)
@@ -115,6 +197,11 @@ class SequenceTagger(RecurrentHead, nn.Module):
         freeze_embedding: bool = False,
         labels: Sequence[str] | None = None,
         options: Mapping[str, Any] | None = None,
+        char_features: str = "none",
+        char_vocab: Sequence[str] | None = None,
+        char_embedding_dim: int = 32,
+        char_hidden_size: int = 64,
+        max_word_length: int = 20,
     ) -> None:
         super().__init__()
         _check_positive("num_tags", num_tags)
@@ -130,6 +217,11 @@ class SequenceTagger(RecurrentHead, nn.Module):
         )
         for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
             _check_positive(name, value)
+        char_vocab = self._build_char_features(
+            char_features, char_vocab, char_embedding_dim, char_hidden_size, max_word_length,
+            token_input=vocab_size is not None,
+        )
+        layer_input += self.char_size
         self.config = SequenceTaggerConfig(
             num_tags=num_tags,
             vocab_size=vocab_size,
@@ -145,8 +237,156 @@ class SequenceTagger(RecurrentHead, nn.Module):
             freeze_embedding=freeze_embedding,
             labels=labels,
             options=_check_options(options),
+            char_features=char_features,
+            char_vocab=char_vocab,
+            char_embedding_dim=char_embedding_dim,
+            char_hidden_size=char_hidden_size,
+            max_word_length=max_word_length,
         )
         self._build_layers(layer_input, num_tags)
+
+    # -- character features ------------------------------------------------------------------
+    def _build_char_features(
+        self,
+        kind: str,
+        char_vocab: Sequence[str] | None,
+        embedding_dim: int,
+        hidden_size: int,
+        max_word_length: int,
+        *,
+        token_input: bool,
+    ) -> list[str] | None:
+        """Add the character embedding and encoder ``kind`` asks for; set ``char_size``
+        (the word vector's size, 0 without character features). Returns the checked
+        vocabulary."""
+        if kind not in CHAR_FEATURES:
+            raise ValueError(
+                f"Argument `char_features` must be one of {list(CHAR_FEATURES)}, got {kind!r}."
+            )
+        for name, value in (("char_embedding_dim", embedding_dim),
+                            ("char_hidden_size", hidden_size)):
+            _check_positive(name, value)
+        if isinstance(max_word_length, bool) or not isinstance(max_word_length, int) or (
+            max_word_length < 2
+        ):
+            raise ValueError(
+                f"Argument `max_word_length` must be an integer >= 2, got {max_word_length!r}."
+            )
+        self.char_size = 0
+        self._char_ids: dict[str, int] = {}
+        if kind == "none":
+            return None if char_vocab is None else [str(c) for c in char_vocab]
+        if not token_input:
+            raise ValueError(
+                f"Argument `char_features` = {kind!r} needs token input (`vocab_size`): "
+                "feature input has no words to spell."
+            )
+        if isinstance(char_vocab, str) or not isinstance(char_vocab, Sequence):
+            raise ValueError(
+                f"Argument `char_vocab` must list the characters (from {list(CHAR_SPECIALS)}) "
+                f"when char_features = {kind!r}, got {char_vocab!r}."
+            )
+        chars = [str(c) for c in char_vocab]
+        if tuple(chars[:2]) != CHAR_SPECIALS or len(set(chars)) != len(chars) or len(chars) < 3:
+            raise ValueError(
+                f"Argument `char_vocab` must start with {list(CHAR_SPECIALS)}, then name at "
+                f"least one character, each once; got {chars[:8]}{'...' if len(chars) > 8 else ''}."
+            )
+        self._char_ids = {c: i for i, c in enumerate(chars)}
+        self.char_embedding = nn.Embedding(len(chars), embedding_dim, padding_idx=0)
+        if kind == "lstm":
+            self.char_rnn = recurrent_layer("lstm", embedding_dim, hidden_size,
+                                            bidirectional=True)
+            self.char_size = 2 * hidden_size
+        else:
+            self.char_conv = nn.Conv1d(embedding_dim, hidden_size, kernel_size=3, padding=1)
+            self.char_size = hidden_size
+        return chars
+
+    def encode_words(self, word_ids: Sequence[int], words: Sequence[str]) -> np.ndarray:
+        """One sentence's input rows: the word ids, with each word's character ids beside
+        them when the tagger has character features (see :func:`word_char_ids`).
+
+        Args:
+            word_ids: the words' ids in the word vocabulary (``<unk>`` for unseen words).
+            words: the word forms, as long as ``word_ids`` (their characters are read, so
+                pass them in their original case).
+
+        Returns:
+            ``[T]`` int64 without character features, else ``[T, 1 + W]`` int64.
+
+        Raises:
+            ValueError: ``word_ids`` and ``words`` of different lengths, or an empty word.
+        """
+        if len(word_ids) != len(words):
+            raise ValueError(
+                f"Arguments `word_ids` and `words` must have the same length, got "
+                f"{len(word_ids)} and {len(words)}."
+            )
+        ids = np.asarray(word_ids, dtype=np.int64)
+        if not self.char_size:
+            return ids
+        W = self.config.max_word_length
+        rows = np.zeros((len(ids), 1 + W), dtype=np.int64)
+        rows[:, 0] = ids
+        for t, word in enumerate(words):
+            rows[t, 1:] = word_char_ids(word, self._char_ids, W)
+        return rows
+
+    def word_features(self, chars: torch.Tensor) -> torch.Tensor:
+        """The character-level vector of every word of a batch, ``0`` at padded steps.
+
+        Each distinct spelling of the batch is encoded once (a batch repeats "the" and ","
+        many times).
+
+        Shape:
+            chars ``[B, T, W]`` character ids (0 after a word's end; a step whose first id is
+            0 is padding) → ``[B, T, F]``, ``F = 2 H_c`` (lstm) or ``H_c`` (cnn).
+        """
+        present = chars[..., 0] != 0
+        weight = self.char_embedding.weight
+        out = weight.new_zeros((*chars.shape[:2], self.char_size))
+        if not bool(present.any()):
+            return out
+        spellings, where = torch.unique(chars[present], dim=0, return_inverse=True)
+        n_chars = (spellings != 0).sum(1)
+        spellings = spellings[:, : int(n_chars.max())]  # no step is all padding
+        c = self.char_embedding(spellings)  # [U, W', E_c]
+        if hasattr(self, "char_rnn"):
+            _, h_n = run_layer(self.char_rnn, c, n_chars.cpu())
+            vectors = torch.cat([h_n[0], h_n[1]], dim=-1)  # forward end, backward start
+        else:
+            conv = torch.relu(self.char_conv(c.transpose(1, 2)))  # [U, H_c, W']
+            inside = (spellings != 0)[:, None, :]
+            vectors = conv.masked_fill(~inside, 0.0).amax(-1)  # relu >= 0: padding never wins
+        out[present] = vectors[where]
+        return out
+
+    def _embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``[B, T, D (+ F)]``: the embeddings (and character features) of ``inputs``."""
+        if not self.char_size:
+            return _embed(self.embedding, inputs, self.config.input_size)
+        if (
+            not isinstance(inputs, torch.Tensor)
+            or inputs.dim() != 3
+            or inputs.shape[-1] < 2
+            or inputs.is_floating_point()
+            or inputs.dtype == torch.bool
+        ):
+            shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs)
+            raise ValueError(
+                "Argument `inputs` must be a [B, T, 1 + W] integer tensor (word id, then the "
+                f"word's character ids) for a tagger with char_features, got {shape}."
+            )
+        chars = inputs[..., 1:]
+        V_c = self.char_embedding.num_embeddings
+        if int(chars.min()) < 0 or int(chars.max()) >= V_c:
+            raise ValueError(
+                f"Argument `inputs` must hold character ids in [0, {V_c}) after the word id, "
+                f"got ids from {int(chars.min())} to {int(chars.max())}."
+            )
+        words = _embed(self.embedding, inputs[..., 0], None)
+        return torch.cat([words, self.word_features(chars)], dim=-1)
 
     # -- forward -----------------------------------------------------------------------------
     def forward(
@@ -158,14 +398,18 @@ class SequenceTagger(RecurrentHead, nn.Module):
         """Tag logits for every step, and the mean loss over counted steps.
 
         Shape:
-            inputs ``[B, T]`` or ``[B, T, I]``, targets ``[B, T]``, lengths ``[B]`` → logits
-            ``[B, T, C]``, loss scalar or ``None``.
+            inputs ``[B, T]`` (``[B, T, 1 + W]`` with ``char_features``) or ``[B, T, I]``,
+            targets ``[B, T]``, lengths ``[B]`` → logits ``[B, T, C]``, loss scalar or
+            ``None``.
 
         Raises:
-            ValueError: inputs of the wrong kind, bad lengths, or targets whose shape is not
+            ValueError: inputs of the wrong kind (or character ids out of range), bad
+                lengths, or targets whose shape is not
                 the inputs' ``[B, T]`` (one tag per input step) or that hold an unknown tag id.
         """
-        x = _embed(self.embedding, inputs, self.config.input_size)
+        x = self._embed_inputs(inputs)
+        if self.embedding is not None:
+            x = self.drop(x)
         B, T = inputs.shape[:2]
         if targets is not None:
             _check_class_targets(

@@ -13,24 +13,35 @@ sentences is held out.
 The model is a :class:`rnnkit.models.SequenceTagger` (bidirectional by default); padding is
 ignored in the loss and the accuracy. The best checkpoint is picked by validation accuracy.
 ``rnnkit predict`` reads whitespace-separated words, one sentence per line.
+
+Character features (``--model.char_features lstm`` or ``cnn``) add to each word's embedding a
+vector read from its characters, in their original case even with ``--data.lowercase`` (the
+capital of a proper noun is a clue the lower-cased word vocabulary drops). The character
+vocabulary is that of the training words and is saved with the model. Word dropout
+(``--data.word_dropout ALPHA``) replaces a training word seen ``n`` times by ``<unk>`` with
+probability ``ALPHA / (ALPHA + n)``, drawn anew each epoch (Kiperwasser and Goldberg, 2016):
+rare words are the ones dropped, so the model learns what ``<unk>`` plus the characters
+means, which is what it meets on words it never saw.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from rnnkit.config import TrainConfig
-from rnnkit.data.batching import PaddedBatches
+from rnnkit.data.batching import Batch, PaddedBatches
 from rnnkit.data.conllu import Sentence, read_conllu
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.models.tagger import SequenceTagger
+from rnnkit.models.tagger import CHAR_SPECIALS, SequenceTagger
 from rnnkit.tasks.classify import SPECIALS
 from rnnkit.tasks.common import (
     accuracy_train_config,
@@ -48,7 +59,16 @@ from rnnkit.tasks.common import (
 )
 from rnnkit.train import TrainSummary
 
-__all__ = ["HELP", "RunConfig", "TagData", "TagModel", "fit_tagger", "tag_sentences"]
+__all__ = [
+    "HELP",
+    "RunConfig",
+    "TagData",
+    "TagModel",
+    "WordDropoutBatches",
+    "encode_sentences",
+    "fit_tagger",
+    "tag_sentences",
+]
 
 HELP = "many-to-many tagger (part of speech) from CoNLL-U files, bidirectional by default"
 
@@ -67,7 +87,8 @@ class TagData:
     max_length: int = 0  # cut sentences to their first max_length words (0 = keep all)
     batch_size: int = 32  # B: sentences per batch
     bucket_size: int = 0  # sort by length within buckets of this many sentences (0 = off)
-    seed: int = 0  # seeds the split and the batch order
+    word_dropout: float = 0.0  # alpha: a word seen n times is <unk> w.p. alpha/(alpha+n) (0 = off)
+    seed: int = 0  # seeds the split, the batch order and the word dropout
 
 
 @dataclass
@@ -83,6 +104,10 @@ class TagModel:
     embeddings: str = ""  # word-vector text file ("word v1 v2 ...", GloVe) to start from
     freeze_embeddings: bool = False  # keep the embedding fixed during training
     options: dict[str, Any] = field(default_factory=dict)  # further layer options (JSON)
+    char_features: Literal["none", "lstm", "cnn"] = "none"  # word vectors from characters too
+    char_embedding_dim: int = 32  # size of each character's embedding
+    char_hidden_size: int = 64  # character BiLSTM units per direction, or CNN filters
+    max_word_length: int = 20  # characters kept per word (its first and last ones)
 
 
 @dataclass
@@ -98,6 +123,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         check_task(self.task, "tag", "a tagging run")
         check_data_section(self.data)
+        if not 0.0 <= self.data.word_dropout < float("inf"):
+            raise ValueError(
+                "Option `data.word_dropout` expects a float >= 0 (alpha of "
+                f"alpha / (alpha + count)), got {self.data.word_dropout!r}."
+            )
 
 
 def _words(words: Sequence[str], data: TagData) -> list[str]:
@@ -123,29 +153,71 @@ def _tag_ids(
     return out
 
 
-def prepare_data(
-    config: RunConfig,
-) -> tuple[Vocabulary, list[str], PaddedBatches, PaddedBatches]:
-    """Read, split, encode and batch the training and validation treebanks.
+class WordDropoutBatches(PaddedBatches):
+    """:class:`~rnnkit.data.batching.PaddedBatches` that replace words by ``<unk>`` at random.
 
-    Returns:
-        ``(vocab, tags, train_batches, valid_batches)``.
+    Each word id ``w`` of a batch (column 0 of ``[T, 1 + W]`` character rows) becomes
+    ``unk_id`` with probability ``drop[w]``, drawn anew for every epoch but the same for a
+    given epoch, seed and batch, so a resumed run sees the batches an uninterrupted one sees.
+
+    Args:
+        sequences: as :class:`PaddedBatches` (word ids, or rows of word and character ids).
+        drop: ``[V]`` probabilities, one per word id (0 for the specials).
+        unk_id: the id a dropped word becomes.
+        **kwargs: the other arguments of :class:`PaddedBatches`.
 
     Raises:
-        ValueError: as :func:`rnnkit.data.conllu.read_conllu`, or a validation tag not seen in
-            training (naming the line).
+        ValueError: ``drop`` not a 1-D array of probabilities in [0, 1].
+
+    Example:
+        >>> data = WordDropoutBatches([[2, 3, 3]], drop=np.array([0.0, 0.0, 1.0, 0.0]),
+        ...                           unk_id=1, step_targets=[[0, 1, 1]], batch_size=1)
+        >>> next(iter(data)).inputs.tolist()
+        [[1, 3, 3]]
     """
+
+    def __init__(
+        self, sequences: Sequence[Any], *, drop: np.ndarray, unk_id: int, **kwargs: Any
+    ) -> None:
+        super().__init__(sequences, **kwargs)
+        drop = np.asarray(drop, dtype=np.float64)
+        if drop.ndim != 1 or drop.size == 0 or not ((drop >= 0) & (drop <= 1)).all():
+            raise ValueError(
+                "Argument `drop` must be a 1-D array of probabilities in [0, 1], one per word "
+                f"id; got shape {drop.shape} with values from {drop.min(initial=0):g} to "
+                f"{drop.max(initial=0):g}."
+            )
+        self.drop = torch.from_numpy(drop)
+        self.unk_id = int(unk_id)
+
+    def make_batch(self, index: Sequence[int] | np.ndarray) -> Batch:
+        """Pad the sequences ``index`` into one batch, some of its words dropped."""
+        batch = super().make_batch(index)
+        words = batch.inputs[..., 0] if batch.inputs.dim() == 3 else batch.inputs
+        rng = np.random.default_rng([self.seed, self.epoch, *np.asarray(index).tolist()])
+        dropped = torch.from_numpy(rng.random(tuple(words.shape))) < self.drop[words]
+        words.masked_fill_(dropped, self.unk_id)  # a view of batch.inputs: changes it
+        return batch
+
+
+def _read(config: RunConfig) -> tuple[list[Sentence], list[Sentence], str]:
+    """The training and validation sentences (split off the training file without --valid),
+    and the name of the validation file."""
     data = config.data
     sentences = read_conllu(data.train)
-    tags = sorted({t for s in sentences for t in getattr(s, data.tags)})
     if data.valid:
-        valid = read_conllu(data.valid)
-        valid_path = data.valid
-    else:
-        train_idx, valid_idx = split_indices(len(sentences), data.valid_fraction, data.seed)
-        valid = [sentences[i] for i in valid_idx]
-        sentences = [sentences[i] for i in train_idx]
-        valid_path = data.train
+        return sentences, read_conllu(data.valid), data.valid
+    train_idx, valid_idx = split_indices(len(sentences), data.valid_fraction, data.seed)
+    return [sentences[i] for i in train_idx], [sentences[i] for i in valid_idx], data.train
+
+
+def _build_model(
+    config: RunConfig, sentences: Sequence[Sentence]
+) -> tuple[SequenceTagger, Vocabulary, list[str]]:
+    """The word vocabulary, the tag set, the character vocabulary (with char features) of the
+    training sentences, and a fresh tagger for them."""
+    data, m = config.data, config.model
+    tags = sorted({t for s in sentences for t in getattr(s, data.tags)})
     vocab = Vocabulary.build(
         [_words(s.words, data) for s in sentences],
         level="word",
@@ -153,21 +225,82 @@ def prepare_data(
         max_size=data.max_vocab or None,
         min_freq=data.min_freq,
     )
-    common = {"batch_size": data.batch_size, "pad_id": 0, "max_length": data.max_length or None}
-    train = PaddedBatches(
-        [vocab.encode(_words(s.words, data)) for s in sentences],
-        step_targets=_tag_ids(sentences, tags, data, data.train),
-        shuffle=True,
-        bucket_size=data.bucket_size or None,
-        seed=data.seed,
-        **common,
+    char_vocab = None
+    if m.char_features != "none":
+        char_vocab = Vocabulary.build(
+            ["".join(s.words) for s in sentences], level="char", specials=CHAR_SPECIALS
+        ).itos
+    model = SequenceTagger(
+        len(tags),
+        labels=tags,
+        char_features=m.char_features,
+        char_vocab=char_vocab,
+        char_embedding_dim=m.char_embedding_dim,
+        char_hidden_size=m.char_hidden_size,
+        max_word_length=m.max_word_length,
+        **token_head_arguments(m, vocab),
     )
+    return model, vocab, tags
+
+
+def encode_sentences(
+    model: SequenceTagger, vocab: Vocabulary, sentences: Sequence[Sequence[str]], data: TagData
+) -> list[np.ndarray]:
+    """The model's input rows of each sentence (lists of words): word ids (of the lower-cased
+    words with ``data.lowercase``), and the characters of the words as written when the
+    tagger has character features (see :meth:`SequenceTagger.encode_words`)."""
+    return [model.encode_words(vocab.encode(_words(words, data)), words) for words in sentences]
+
+
+def _word_drop(vocab: Vocabulary, sentences: Sequence[Sentence], data: TagData) -> np.ndarray:
+    """``alpha / (alpha + count)`` per word id; 0 for the specials and unseen ids."""
+    counts = Counter(w for s in sentences for w in _words(s.words, data))
+    alpha = data.word_dropout
+    drop = np.zeros(len(vocab))
+    for i, word in enumerate(vocab.itos):
+        if word not in vocab.specials and counts[word]:
+            drop[i] = alpha / (alpha + counts[word])
+    return drop
+
+
+def prepare_data(
+    config: RunConfig,
+) -> tuple[SequenceTagger, Vocabulary, list[str], PaddedBatches, PaddedBatches]:
+    """Read, split, encode and batch the training and validation treebanks, and build the
+    tagger they call for.
+
+    Returns:
+        ``(model, vocab, tags, train_batches, valid_batches)``.
+
+    Raises:
+        ValueError: as :func:`rnnkit.data.conllu.read_conllu`, or a validation tag not seen in
+            training (naming the line).
+    """
+    data = config.data
+    sentences, valid, valid_path = _read(config)
+    model, vocab, tags = _build_model(config, sentences)
+    common = {"batch_size": data.batch_size, "pad_id": 0, "max_length": data.max_length or None}
+    train_inputs = encode_sentences(model, vocab, [s.words for s in sentences], data)
+    train_options = {
+        "step_targets": _tag_ids(sentences, tags, data, data.train),
+        "shuffle": True,
+        "bucket_size": data.bucket_size or None,
+        "seed": data.seed,
+        **common,
+    }
+    if data.word_dropout > 0:
+        train: PaddedBatches = WordDropoutBatches(
+            train_inputs, drop=_word_drop(vocab, sentences, data),
+            unk_id=vocab.stoi["<unk>"], **train_options,
+        )
+    else:
+        train = PaddedBatches(train_inputs, **train_options)
     valid_batches = PaddedBatches(
-        [vocab.encode(_words(s.words, data)) for s in valid],
+        encode_sentences(model, vocab, [s.words for s in valid], data),
         step_targets=_tag_ids(valid, tags, data, valid_path),
         **common,
     )
-    return vocab, tags, train, valid_batches
+    return model, vocab, tags, train, valid_batches
 
 
 def fit_tagger(
@@ -178,9 +311,8 @@ def fit_tagger(
     Returns:
         The training summary, the trained model (last state, eval mode) and the vocabulary.
     """
-    vocab, tags, train_data, valid_data = prepare_data(config)
+    model, vocab, _, train_data, valid_data = prepare_data(config)
     m = config.model
-    model = SequenceTagger(len(tags), labels=tags, **token_head_arguments(m, vocab))
     load_pretrained_embeddings(model, vocab, m, resume)
     check_resumed_vocab(run_dir, vocab, resume)
     summary = fit_model(
@@ -203,7 +335,7 @@ def tag_sentences(
     for n, words in enumerate(sentences):
         if not words:
             raise ValueError(f"Argument `sentences` item {n} has no words; expected a sentence.")
-    ids = [vocab.encode(_words(words, data)) for words in sentences]
+    ids = encode_sentences(model, vocab, sentences, data)
     # No max_length here: every word gets a tag, however long the sentence.
     batches = PaddedBatches(ids, batch_size=64, pad_id=0)
     names = model.class_names()
@@ -262,7 +394,7 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
     data = config.data
     sentences = read_conllu(path)
     batches = PaddedBatches(
-        [run.vocab.encode(_words(s.words, data)) for s in sentences],
+        encode_sentences(run.model, run.vocab, [s.words for s in sentences], data),
         step_targets=_tag_ids(sentences, run.model.class_names(), data, path),
         batch_size=64,
         pad_id=0,
