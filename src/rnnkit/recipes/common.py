@@ -42,6 +42,7 @@ __all__ = [
     "resolve_data",
     "seed_all",
     "table",
+    "torch_threads",
 ]
 
 
@@ -97,20 +98,27 @@ def seed_all(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def one_thread() -> Iterator[None]:
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch on ``count`` CPU threads inside the block (0: leave the count as it is),
+    then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def one_thread() -> contextlib.AbstractContextManager[None]:
     """Run torch on one CPU thread inside the block, then restore the previous count.
 
     The recipes' small models (tens of units, batches of a few sequences) spend more time
     synchronising threads than computing; on one thread they run several times faster.
     """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1)
 
 
 def fmt(value: float, decimals: int = 4) -> str:

@@ -33,7 +33,7 @@ from rnnkit.config import TrainConfig
 from rnnkit.data.batching import StreamBatches
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models import LanguageModel
-from rnnkit.recipes.common import RecipeContext, fmt, table
+from rnnkit.recipes.common import RecipeContext, fmt, table, torch_threads
 from rnnkit.train import Trainer
 from rnnkit.train.checkpoint import load_model_state, read_checkpoint
 from rnnkit.train.metrics import read_metrics
@@ -120,13 +120,8 @@ def train_language_model(
             f"bptt={settings.bptt}: {len(train_ids)} tokens; use a longer text or smaller "
             "settings."
         )
-    before = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _train(ctx, settings, vocab, splits)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train(

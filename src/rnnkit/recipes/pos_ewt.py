@@ -37,12 +37,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from rnnkit.config import TrainConfig
 from rnnkit.data.conllu import Sentence, iter_conllu, read_conllu
 from rnnkit.data.synthetic import write_conllu
-from rnnkit.recipes.common import RecipeContext, resolve_data, table
+from rnnkit.recipes.common import RecipeContext, resolve_data, table, torch_threads
 from rnnkit.tasks import load_run
 from rnnkit.tasks.tag import RunConfig, TagData, TagModel, fit_tagger, tag_sentences
 from rnnkit.train.metrics import read_metrics
@@ -198,13 +197,8 @@ def confused_pairs(
 
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
     """Train on train, pick the epoch on dev, tag test once; report and plot."""
-    before = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _run(ctx, settings)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _read(

@@ -51,7 +51,7 @@ import torch
 from rnnkit.config import TrainConfig
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.seq2seq import Seq2Seq
-from rnnkit.recipes.common import RecipeContext, fmt, line_plot, resolve_data, table
+from rnnkit.recipes.common import RecipeContext, fmt, line_plot, resolve_data, table, torch_threads
 from rnnkit.tasks.seq2seq import PairBatches, corpus_bleu, read_pairs, translate_lines
 from rnnkit.train import Trainer
 from rnnkit.train.checkpoint import load_model_state, read_checkpoint
@@ -285,13 +285,8 @@ def _check(settings: Settings) -> None:
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
     """Train the attentional encoder-decoder, score greedy and beam decoding with sacreBLEU."""
     _check(settings)
-    before = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _run(ctx, settings)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _references(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
