@@ -15,7 +15,9 @@ from rnnkit.recipes.common import RecipeContext, jsonable, read_lines, resolve_d
 ALL_RECIPES = [
     "worked-many-to-many", "worked-elman-jordan", "names-generation", "names-classification",
     "delayed-regression", "pairwise-sum", "char-gru-sentiment", "shakespeare-char-small",
-    "vanishing-gradients", "kalman",
+    "vanishing-gradients", "kalman", "shakespeare-char", "sherlock-char", "ptb-word",
+    "ptb-char", "imdb-lstm", "imdb-bilstm", "rt-polarity", "pos-ewt", "translate-en-fr",
+    "lstm-variants",
 ]
 
 

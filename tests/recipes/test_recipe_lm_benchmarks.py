@@ -51,7 +51,7 @@ def test_read_ptb_rejects_mixed_files_and_empty_splits() -> None:
     with pytest.raises(ValueError, match=r"The PTB test split has 1 token\(s\) the training "
                                          r"split lacks \(first: \['zebra'\]\)"):
         read_ptb({"train": "a b", "valid": "a", "test": "zebra a"})
-    with pytest.raises(ValueError, match="The PTB valid split holds no text."):
+    with pytest.raises(ValueError, match="The PTB valid split holds no text"):
         read_ptb({"train": "a b", "valid": "\n \n", "test": "a"})
 
 

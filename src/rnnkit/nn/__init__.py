@@ -17,20 +17,22 @@ Example:
     (torch.Size([5, 2, 4]), torch.Size([2, 2, 4]))
 """
 
-from rnnkit.nn.cells import GRUCell, JordanCell, LSTMCell, PeepholeLSTMCell, RNNCell
+from rnnkit.nn.cells import GRUCell, JordanCell, LSTMCell, MUTCell, PeepholeLSTMCell, RNNCell
 from rnnkit.nn.init import init_recurrent
-from rnnkit.nn.layers import GRU, LSTM, RNN, JordanRNN, RecurrentLayer
+from rnnkit.nn.layers import GRU, LSTM, MUT, RNN, JordanRNN, RecurrentLayer
 from rnnkit.nn.regularizers import LockedDropout
 
 __all__ = [
     "GRU",
     "LSTM",
+    "MUT",
     "RNN",
     "GRUCell",
     "JordanCell",
     "JordanRNN",
     "LSTMCell",
     "LockedDropout",
+    "MUTCell",
     "PeepholeLSTMCell",
     "RNNCell",
     "RecurrentLayer",

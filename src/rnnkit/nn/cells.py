@@ -19,9 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.nn import functional as RF
+from rnnkit.nn import variants as V
 from rnnkit.spec import CellSpec, check_nonlinearity, check_output_activation, get_spec
 
-__all__ = ["GRUCell", "JordanCell", "LSTMCell", "PeepholeLSTMCell", "RNNCell"]
+__all__ = ["GRUCell", "JordanCell", "LSTMCell", "MUTCell", "PeepholeLSTMCell", "RNNCell"]
 
 State = tuple[Tensor, ...]
 
@@ -39,7 +40,7 @@ class _CellBase(nn.Module):
 
     def __init__(
         self,
-        cell: str,
+        cell: str | CellSpec,
         input_size: int,
         hidden_size: int,
         *,
@@ -50,7 +51,7 @@ class _CellBase(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.spec = get_spec(cell)
+        self.spec = cell if isinstance(cell, CellSpec) else get_spec(cell)
         self.bias = _check_bool("bias", bias)
         self.layer_norm = _check_bool("layer_norm", layer_norm)
         shapes = self.spec.parameter_shapes(
@@ -172,8 +173,13 @@ class _CellBase(nn.Module):
                 state = tuple(s.unsqueeze(0) for s in state)
         params = dict(self.named_parameters())
         name = self.spec.name
-        xw_t = RF.project_input(name, x_t, params, layer_norm=self.layer_norm)
-        step = RF.LAYER_NORM_STEP_FUNCTIONS[name] if self.layer_norm else RF.STEP_FUNCTIONS[name]
+        if isinstance(self.spec, V.VariantSpec):
+            xw_t = V.project_input(self.spec, x_t, params)
+            step = V.step_function(self.spec)
+        else:
+            xw_t = RF.project_input(name, x_t, params, layer_norm=self.layer_norm)
+            steps = RF.LAYER_NORM_STEP_FUNCTIONS if self.layer_norm else RF.STEP_FUNCTIONS
+            step = steps[name]
         y, new_state = step(xw_t, state, params, **self._step_config())
         if unbatched:
             return y.squeeze(0), tuple(s.squeeze(0) for s in new_state)
@@ -255,19 +261,29 @@ class LSTMCell(_CellBase):
         a_t = LN(W_ih x_t; γ_ih, β_ih) + b_ih + LN(W_hh h_{t-1}; γ_hh, β_hh) + b_hh
         h_t = o_t ⊙ tanh(LN(c_t; γ_c, β_c))
 
+    ``variant=`` switches on one of the gate ablations of Greff et al. 2017 (equations and
+    parameter layouts in :mod:`rnnkit.nn.variants`): ``"nig"`` (i = 1), ``"nfg"`` (f = 1),
+    ``"nog"`` (o = 1), ``"niaf"`` (g = a_g, no tanh), ``"noaf"`` (h = o ⊙ c), ``"cifg"``
+    (f = 1 - i), ``"fgr"`` (the gates i, f, o also see ``[i; f; o]_{t-1}`` through
+    ``weight_ah [3H, 3H]``; the state is then ``(h, c, a)`` with ``a [B, 3H]``). A removed
+    gate has no weights: ``weight_ih`` holds only the blocks the variant uses.
+
     Args:
         input_size: ``I``.
         hidden_size: ``H``.
         bias: include ``bias_ih`` and ``bias_hh``.
         layer_norm: add layer normalisation (parameters ``ln_ih_weight``, ``ln_ih_bias``,
             ``ln_hh_weight``, ``ln_hh_bias``, ``ln_c_weight``, ``ln_c_bias``).
+        variant: ``"vanilla"`` (the cell above) or an ablation of
+            :data:`rnnkit.nn.variants.LSTM_VARIANTS`.
         device, dtype: where and how to create the parameters.
 
     Shape:
         ``x_t [B, I]``, state ``(h [B, H], c [B, H])`` -> ``y_t = h_t [B, H]``.
 
     Raises:
-        ValueError: a size is not a positive integer.
+        ValueError: a size is not a positive integer, an unknown ``variant``, or a variant
+            with ``layer_norm``.
 
     Example:
         >>> cell = LSTMCell(3, 4)
@@ -276,6 +292,8 @@ class LSTMCell(_CellBase):
         (torch.Size([2, 4]), torch.Size([2, 4]), ['bias_hh', 'bias_ih', 'weight_hh', 'weight_ih'])
         >>> LSTMCell(3, 4, layer_norm=True).ln_c_weight.tolist()
         [1.0, 1.0, 1.0, 1.0]
+        >>> LSTMCell(3, 4, variant="cifg").weight_ih.shape  # blocks i, g, o
+        torch.Size([12, 3])
     """
 
     def __init__(
@@ -287,9 +305,16 @@ class LSTMCell(_CellBase):
         dtype: torch.dtype | None = None,
         *,
         layer_norm: bool = False,
+        variant: str = "vanilla",
     ) -> None:
+        spec = V.lstm_variant_spec(variant)
+        if spec is not None and layer_norm is not False:
+            raise ValueError(
+                f"Argument `layer_norm` is defined for variant='vanilla' only, got "
+                f"layer_norm={layer_norm!r} with variant={variant!r}."
+            )
         super().__init__(
-            "lstm",
+            "lstm" if spec is None else spec,
             input_size,
             hidden_size,
             bias=bias,
@@ -297,6 +322,11 @@ class LSTMCell(_CellBase):
             device=device,
             dtype=dtype,
         )
+        self.variant = variant
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.variant == "vanilla" else s + f", variant={self.variant!r}"
 
 
 class PeepholeLSTMCell(_CellBase):
@@ -482,3 +512,63 @@ class JordanCell(_CellBase):
             + ("" if self.bias else ", bias=False")
             + f", nonlinearity={self.nonlinearity!r}, output_activation={self.output_activation!r}"
         )
+
+
+class MUTCell(_CellBase):
+    """MUT1, MUT2 or MUT3, the three architectures found by Jozefowicz et al. 2015 (sec. 3.3).
+
+    ::
+
+        MUT1  z = σ(W_xz x_t + b_z)
+              r = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+              h_t = tanh(W_hh (r ⊙ h_{t-1}) + tanh(x_t) + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
+        MUT2  z = σ(W_xz x_t + W_hz h_{t-1} + b_z)
+              r = σ(x_t + W_hr h_{t-1} + b_r)
+              h_t = tanh(W_hh (r ⊙ h_{t-1}) + W_xh x_t + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
+        MUT3  z = σ(W_xz x_t + W_hz tanh(h_{t-1}) + b_z)
+              r = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+              h_t = tanh(W_hh (r ⊙ h_{t-1}) + W_xh x_t + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
+
+    Parameters in torch's layout (:mod:`rnnkit.nn.variants`): ``weight_ih`` holds the input
+    blocks (MUT1: z, r; MUT2: z, h; MUT3: z, r, h), ``weight_hh`` the recurrent ones (MUT1: r,
+    h; MUT2 and MUT3: z, r, h), each with its bias ``bias_ih`` / ``bias_hh``.
+
+    Args:
+        input_size: ``I`` (must equal ``H`` for MUT1 and MUT2, which add ``x_t`` to a gate).
+        hidden_size: ``H``.
+        kind: 1, 2 or 3.
+        bias: include ``bias_ih`` and ``bias_hh``.
+        device, dtype: where and how to create the parameters.
+
+    Shape:
+        ``x_t [B, I]``, state ``(h [B, H],)`` -> ``y_t = h_t [B, H]``.
+
+    Raises:
+        ValueError: a size is not a positive integer, ``kind`` is not 1, 2 or 3, or
+            ``I != H`` for MUT1 and MUT2.
+
+    Example:
+        >>> cell = MUTCell(4, 4, kind=1)
+        >>> cell.weight_ih.shape, cell.weight_hh.shape
+        (torch.Size([8, 4]), torch.Size([8, 4]))
+        >>> y, (h,) = cell(torch.ones(2, 4))
+        >>> y.shape
+        torch.Size([2, 4])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        kind: int = 1,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            V.mut_spec(kind), input_size, hidden_size, bias=bias, device=device, dtype=dtype
+        )
+        self.kind = kind
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", kind={self.kind}"

@@ -76,10 +76,11 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.nn import functional as RF
 from rnnkit.nn import regularizers as R
+from rnnkit.nn import variants as V
 from rnnkit.nn.init import check_scheme, init_recurrent
 from rnnkit.spec import CellSpec, check_nonlinearity, check_output_activation, get_spec
 
-__all__ = ["GRU", "LSTM", "RNN", "JordanRNN", "RecurrentLayer"]
+__all__ = ["GRU", "LSTM", "MUT", "RNN", "JordanRNN", "RecurrentLayer"]
 
 State = tuple[Tensor, ...]
 Hidden = Tensor | tuple[Tensor, Tensor]
@@ -92,6 +93,7 @@ OPTION_OWNERS: dict[str, tuple[str, ...]] = {
     "forget_bias": ("LSTM",),
     "zoneout_c": ("LSTM",),
     "layer_norm": ("LSTM", "GRU"),
+    "variant": ("LSTM",),
     "nonlinearity": ("RNN", "JordanRNN"),
     "output_size": ("JordanRNN",),
     "output_activation": ("JordanRNN",),
@@ -158,7 +160,8 @@ class RecurrentLayer(nn.Module):
     their options; use them, not this class.
 
     Args:
-        cell: spec name of the cell (``rnn``, ``lstm``, ``peephole_lstm``, ``gru``, ``jordan``).
+        cell: spec name of the cell (``rnn``, ``lstm``, ``peephole_lstm``, ``gru``, ``jordan``),
+            or the spec itself (the variants of :mod:`rnnkit.nn.variants`).
         input_size: ``I``, features of the input.
         hidden_size: ``H``, hidden units per layer and direction.
         num_layers: stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``.
@@ -192,7 +195,7 @@ class RecurrentLayer(nn.Module):
 
     def __init__(
         self,
-        cell: str,
+        cell: str | CellSpec,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
@@ -219,7 +222,7 @@ class RecurrentLayer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        spec = get_spec(cell)
+        spec = cell if isinstance(cell, CellSpec) else get_spec(cell)
         _check_positive_int("input_size", input_size)
         _check_positive_int("hidden_size", hidden_size)
         _check_positive_int("num_layers", num_layers)
@@ -542,6 +545,10 @@ class RecurrentLayer(nn.Module):
             s += f", output_activation={self.output_activation!r}"
         if self.spec.name == "peephole_lstm":
             s += ", peephole=True"
+        if isinstance(self.spec, V.VariantSpec) and self.spec.has_cell_state:
+            s += f", variant={self.spec.variant!r}"
+        elif isinstance(self.spec, V.VariantSpec):
+            s += f", kind={self.spec.variant[-1]}"  # MUT1-3
         if self.learn_initial_state:
             s += ", learn_initial_state=True"
         if self.forget_bias is not None:
@@ -891,6 +898,8 @@ class RecurrentLayer(nn.Module):
     # Loop path
 
     def _step_function(self) -> RF.StepFunction:
+        if isinstance(self.spec, V.VariantSpec):
+            return V.step_function(self.spec)
         if self.layer_norm:
             return RF.LAYER_NORM_STEP_FUNCTIONS[self.spec.name]
         step = RF.STEP_FUNCTIONS[self.spec.name]
@@ -989,7 +998,10 @@ class RecurrentLayer(nn.Module):
         """One layer, one direction: ``x [T, B, I]`` -> outputs ``[T, B, ·]``, final state."""
         # unbind, not xw[t]: the backward of T index ops would each allocate a [T, B, G*H]
         # gradient (quadratic in T); unbind's backward stacks once.
-        xw = RF.project_input(self.spec.name, x, params, layer_norm=self.layer_norm).unbind(0)
+        if isinstance(self.spec, V.VariantSpec):
+            xw = V.project_input(self.spec, x, params).unbind(0)
+        else:
+            xw = RF.project_input(self.spec.name, x, params, layer_norm=self.layer_norm).unbind(0)
         T = len(xw)
         if self.recurrent_dropout and self.training:
             recurrent_mask = R.dropout_mask(tuple(state[0].shape), self.recurrent_dropout, x)
@@ -1109,9 +1121,23 @@ class LSTM(RecurrentLayer):
     and locked dropout included; peephole, layer-norm and zoneout LSTMs (and ``force_loop``)
     run the loop path, as does recurrent dropout in training.
 
+    ``variant=`` switches on a gate ablation of Greff et al. 2017 (equations and parameter
+    layouts in :mod:`rnnkit.nn.variants`; the cell is :class:`rnnkit.nn.LSTMCell` with the same
+    ``variant``), always on the loop path: ``"nig"`` (no input gate, i = 1), ``"nfg"`` (no
+    forget gate, f = 1), ``"nog"`` (no output gate, o = 1), ``"niaf"`` (no input activation,
+    g = a_g), ``"noaf"`` (no output activation, h = o ⊙ c), ``"cifg"`` (coupled input and
+    forget gate, f = 1 - i), ``"fgr"`` (full gate recurrence: i, f, o also see the previous
+    step's ``[i; f; o]`` through ``weight_ah_l{k} [3H, 3H]``; the state, ``hx`` and the
+    returned state are then ``(h, c, a)`` with ``a [L*D, B, 3H]``, zeros by default). A removed
+    gate has no weights, so ``weight_ih_l{k}`` is ``[3H, I]`` for nig, nfg, nog and cifg.
+    ``variant="vanilla"`` is the plain LSTM above, fused path included.
+
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             proj_size: as ``torch.nn.LSTM``.
+        variant: ``"vanilla"`` or one of ``"nig"``, ``"nfg"``, ``"nog"``, ``"niaf"``,
+            ``"noaf"``, ``"cifg"``, ``"fgr"``; the ablations do not combine with ``peephole``,
+            ``proj_size``, ``layer_norm`` or (``"fgr"``) ``zoneout``.
         peephole: add diagonal peepholes ``weight_ci/cf/co_l{k}``.
         learn_initial_state: learn ``h_0`` and ``c_0`` (``h0_l{k}``, ``c0_l{k}``).
         forget_bias: initial total forget-gate bias (``bias_ih[f] = forget_bias``,
@@ -1129,8 +1155,9 @@ class LSTM(RecurrentLayer):
 
     Raises:
         ValueError: a size is not a positive integer, ``dropout`` or a drop probability is not
-            in [0, 1), ``forget_bias`` without bias, an unknown ``init``, or an option of
-            another layer is switched on.
+            in [0, 1), ``forget_bias`` without bias (or without a forget gate: nfg, cifg), an
+            unknown ``init`` or ``variant``, a variant with an option it does not combine
+            with, or an option of another layer is switched on.
 
     Example:
         >>> lstm = LSTM(3, 4, batch_first=True, peephole=True)
@@ -1145,6 +1172,9 @@ class LSTM(RecurrentLayer):
         >>> _ = awd(torch.randn(5, 2, 3))
         >>> sorted(awd.last_masks)
         ['locked_l0', 'locked_l1', 'locked_output', 'weight_drop_l0', 'weight_drop_l1']
+        >>> cifg = LSTM(3, 4, variant="cifg")
+        >>> cifg, cifg.weight_ih_l0.shape
+        (LSTM(3, 4, variant='cifg', path=loop), torch.Size([12, 3]))
     """
 
     def __init__(
@@ -1158,6 +1188,7 @@ class LSTM(RecurrentLayer):
         bidirectional: bool = False,
         proj_size: int = 0,
         *,
+        variant: str = "vanilla",
         peephole: bool = False,
         learn_initial_state: bool = False,
         forget_bias: float | None = None,
@@ -1175,8 +1206,23 @@ class LSTM(RecurrentLayer):
     ) -> None:
         _reject_options("LSTM", options)
         _check_bool("peephole", peephole)
+        spec = V.lstm_variant_spec(variant)
+        if spec is not None:
+            for name, value, default in (
+                ("peephole", peephole, False),
+                ("proj_size", proj_size, 0),
+                ("layer_norm", layer_norm, False),
+                ("zoneout", zoneout if variant == "fgr" else 0.0, 0.0),
+                ("zoneout_c", zoneout_c if variant == "fgr" else None, None),
+            ):
+                if value != default:
+                    raise ValueError(
+                        f"Argument `{name}` does not combine with variant={variant!r}, got "
+                        f"{name}={value!r}; the ablations change the plain LSTM only."
+                    )
+        self.variant = variant
         super().__init__(
-            "peephole_lstm" if peephole else "lstm",
+            spec if spec is not None else "peephole_lstm" if peephole else "lstm",
             input_size,
             hidden_size,
             num_layers,
@@ -1276,6 +1322,101 @@ class GRU(RecurrentLayer):
             init=init,
             force_loop=force_loop,
             layer_norm=layer_norm,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class MUT(RecurrentLayer):
+    """MUT1, MUT2 or MUT3 layer (Jozefowicz et al. 2015), always on the loop path.
+
+    Per layer and direction (equations of :class:`rnnkit.nn.MUTCell` and
+    :mod:`rnnkit.nn.variants`)::
+
+        MUT1  z = σ(W_xz x_t + b_z),  r = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+              h_t = tanh(W_hh (r ⊙ h_{t-1}) + tanh(x_t) + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
+        MUT2  z = σ(W_xz x_t + W_hz h_{t-1} + b_z),  r = σ(x_t + W_hr h_{t-1} + b_r)
+              h_t = tanh(W_hh (r ⊙ h_{t-1}) + W_xh x_t + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
+        MUT3  z = σ(W_xz x_t + W_hz tanh(h_{t-1}) + b_z),  r = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+              h_t = tanh(W_hh (r ⊙ h_{t-1}) + W_xh x_t + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
+
+    MUT1 and MUT2 add ``x_t`` to a gate, so every layer's input must have ``H`` features:
+    ``input_size == hidden_size``, and no bidirectional stack (whose upper layers read ``2H``).
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as
+            ``torch.nn.GRU``.
+        kind: 1, 2 or 3 (keyword).
+        learn_initial_state: learn ``h_0`` per layer and direction (``h0_l{k}``).
+        locked_dropout, recurrent_dropout, weight_drop, zoneout: drop and zoneout
+            probabilities in [0, 1) (see :class:`RecurrentLayer`; 0 switches each off).
+        init: per-gate-block initialisation scheme (:mod:`rnnkit.nn.init`).
+        force_loop: accepted for symmetry; MUT layers have only the loop path.
+        device, dtype: where and how to create the parameters.
+
+    Shape and returns: see :meth:`RecurrentLayer.forward`; ``(output, h_n)``.
+
+    Raises:
+        ValueError: a size is not a positive integer, ``kind`` is not 1, 2 or 3,
+            ``input_size != hidden_size`` or a bidirectional stack for MUT1 and MUT2, or an
+            option of another layer is switched on.
+
+    Example:
+        >>> mut = MUT(4, 4, kind=2, batch_first=True)
+        >>> mut
+        MUT(4, 4, batch_first=True, kind=2, path=loop)
+        >>> output, h_n = mut(torch.randn(2, 5, 4), lengths=[5, 3])
+        >>> output.shape, h_n.shape, bool((output[1, 3:] == 0).all())
+        (torch.Size([2, 5, 4]), torch.Size([1, 2, 4]), True)
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        kind: int = 1,
+        learn_initial_state: bool = False,
+        locked_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
+        init: str | None = None,
+        force_loop: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **options: object,
+    ) -> None:
+        _reject_options("MUT", options)
+        spec = V.mut_spec(kind)
+        if spec.input_is_hidden and bidirectional is True and num_layers != 1:
+            raise ValueError(
+                f"Argument `bidirectional=True` with num_layers={num_layers} does not combine "
+                f"with kind={kind}: MUT{kind} needs every layer's input to have hidden_size "
+                f"features, and a bidirectional layer outputs 2 * hidden_size."
+            )
+        self.kind = kind
+        super().__init__(
+            spec,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            learn_initial_state=learn_initial_state,
+            locked_dropout=locked_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            init=init,
+            force_loop=force_loop,
             device=device,
             dtype=dtype,
         )

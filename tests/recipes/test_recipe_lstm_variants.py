@@ -1,0 +1,114 @@
+"""The lstm-variants recipe: every cell builds and learns, greedy decoding agrees with the
+teacher-forced sequence accuracy, and the reduced run writes its table, plot and logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.data.arith import encode_problems, make_splits
+from rnnkit.recipes import RecipeRun, run_recipe
+from rnnkit.recipes.lstm_variants import (
+    CELLS,
+    ArithModel,
+    Settings,
+    greedy_answers,
+    sequence_accuracy,
+    train_cell,
+)
+from rnnkit.train.metrics import read_metrics
+
+BENCHMARK_KEYS = {"metric", "value", "higher_is_better", "target", "target_text", "met",
+                  "published", "setting", "wall_seconds", "table"}
+
+
+def test_every_cell_builds_and_predicts_the_next_character() -> None:
+    inputs, _ = encode_problems([(12, 345), (6, 7)])
+    for cell in CELLS:
+        logits, _ = ArithModel(cell, 6)(inputs)
+        assert logits.shape == (2, inputs.shape[1], 14), cell
+    with pytest.raises(ValueError, match="Argument `cell` must be one of"):
+        ArithModel("lstm-xyz", 6)
+
+
+def test_sequence_accuracy_needs_every_answer_position() -> None:
+    logits = torch.zeros(2, 3, 4)
+    logits[0, 1, 2] = logits[0, 2, 3] = 1.0  # row 0: argmax 2 then 3 -- both right
+    logits[1, 1, 2] = logits[1, 2, 0] = 1.0  # row 1: second answer character wrong
+    targets = torch.tensor([[-100, 2, 3], [-100, 2, 3]])
+    assert sequence_accuracy(logits, targets) == 0.5
+
+
+def test_greedy_decoding_agrees_with_teacher_forced_accuracy_problem_by_problem() -> None:
+    settings = Settings(cells=("gru",), seeds=1, hidden=32, steps=150, batch=32, lr=1e-2,
+                        max_digits=1, train_size=30, valid_size=5, test_size=15,
+                        eval_every=150, workers=1)
+    splits = make_splits(30, 5, 15, max_digits=1, seed=0)
+    # Scored on the training problems, which it can learn in 150 steps: the point is the
+    # agreement of the two accuracies on a model that is partly right, not generalisation.
+    data = {n: encode_problems(getattr(splits, n)) for n in ("train", "valid")}
+    data["test"] = data["train"]
+    result = train_cell("gru", 0, settings, data)
+    written = greedy_answers(result["model"], splits.train)
+    greedy = [w == str(a + b) for w, (a, b) in zip(written, splits.train, strict=True)]
+    assert greedy == result["test_correct"]
+    assert np.mean(greedy) > 0.2  # it learned something, so the agreement is not all-wrong
+
+
+@pytest.fixture(scope="module")
+def reduced_run(tmp_path_factory: pytest.TempPathFactory) -> RecipeRun:
+    return run_recipe("lstm-variants", out=tmp_path_factory.mktemp("lstm-variants"),
+                      stream=io.StringIO())
+
+
+def test_reduced_run_table_benchmark_and_files(reduced_run: RecipeRun) -> None:
+    r = reduced_run.results
+    bench = r["benchmark"]
+    assert set(bench) == BENCHMARK_KEYS
+    assert [row["cell"] for row in r["table"]] == ["lstm", "lstm-fb1"]
+    by_cell = {row["cell"]: row for row in r["table"]}
+    assert bench["target"] == by_cell["lstm"]["mean"]
+    assert bench["met"] == (by_cell["lstm-fb1"]["mean"] >= by_cell["lstm"]["mean"])
+    assert bench["value"] == max(row["mean"] for row in r["table"])
+    assert CELLS[r["best_cell"]] in bench["metric"]
+    assert bench["higher_is_better"] is True and bench["wall_seconds"] > 0
+    assert [row["cell"] for row in bench["table"]] == ["lstm", "lstm-fb1"]
+    assert all(isinstance(v, (str, int, float)) for row in bench["table"] for v in row.values())
+    for row in r["table"]:
+        assert 0 <= row["mean"] <= 1 and row["std"] == 0.0 and len(row["accuracies"]) == 1
+    run_dir = Path(reduced_run.run_dir)
+    assert (run_dir / "accuracy.png").stat().st_size > 10_000
+    for cell in ("lstm", "lstm-fb1"):
+        rows = read_metrics(run_dir / "lstm-variants" / f"{cell}-seed0" / "metrics.csv")
+        train = [row["loss"] for row in rows if row["split"] == "train"]
+        assert len(train) == 2 and train[-1] < train[0]  # the loss falls
+        assert all("sequence_accuracy" in row for row in rows if row["split"] == "val")
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert saved["results"]["benchmark"]["setting"] == bench["setting"]
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"Argument `cells` must be a non-empty list of \["):
+        run_recipe("lstm-variants", out=tmp_path, overrides={"cells": ["lstm", "elman"]},
+                   stream=io.StringIO())
+    with pytest.raises(ValueError, match="Argument `seeds` must be a positive integer"):
+        run_recipe("lstm-variants", out=tmp_path, overrides={"seeds": 0}, stream=io.StringIO())
+
+
+def test_full_settings_are_the_benchmark() -> None:
+    full = Settings.full()
+    assert full.cells == tuple(CELLS) and full.seeds == 3 and full.max_digits == 8
+    assert dataclasses.replace(full, workers=1).workers == 1
+
+
+@pytest.mark.slow
+def test_full_run_meets_the_target(tmp_path: Path) -> None:
+    run = run_recipe("lstm-variants", full=True, out=tmp_path, stream=io.StringIO())
+    assert len(run.results["table"]) == len(CELLS)
+    assert run.results["benchmark"]["met"]
