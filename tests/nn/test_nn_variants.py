@@ -343,3 +343,14 @@ def test_regularisers_and_init_apply_to_the_variants(layer: rnn.RecurrentLayer) 
     if layer.spec.name == "lstm_cifg":  # orthogonal blocks, in the variant's own layout
         block = layer.weight_hh_l0[:H].detach()
         torch.testing.assert_close(block @ block.T, torch.eye(H), atol=1e-5, rtol=0)
+
+
+def test_init_recurrent_sets_the_forget_block_where_the_variant_keeps_it() -> None:
+    from rnnkit.nn.init import init_recurrent
+
+    for variant, block in (("vanilla", slice(4, 8)), ("nig", slice(0, 4)), ("nog", slice(4, 8))):
+        layer = rnn.LSTM(3, 4, variant=variant)
+        init_recurrent(layer, "orthogonal", forget_bias=1.0)
+        bias = layer.bias_ih_l0.detach()
+        assert torch.equal(bias[block], torch.ones(4)), variant
+        assert float(bias.sum()) == 4.0, variant

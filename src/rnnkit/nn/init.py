@@ -190,7 +190,10 @@ def init_recurrent(
                     else:
                         _identity(block, gain)
         if forget_bias is not None:
-            f = slice(H, 2 * H)  # gate order i, f, g, o
+            spec = getattr(module, "spec", None)
+            # the spec knows where the forget block sits (i, f, g, o; an ablation without an
+            # input gate starts with f); torch.nn modules use i, f, g, o
+            f = spec.gate_slice("f", H) if spec is not None else slice(H, 2 * H)
             for name, p in params.items():
                 if name.startswith("bias_ih"):
                     p[f] = float(forget_bias)
