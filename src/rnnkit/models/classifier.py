@@ -5,6 +5,7 @@ they are; a recurrent layer reads the sequence and a pooling step turns its outp
 vector per sequence, which a linear layer maps to class scores::
 
     e_t    = E[x_t]   (token input)   or   x_t   (feature input)      [B, T, D] / [B, T, I]
+    e_t    = E[x_t] m[x_t] / (1 - p_emb)   whole words dropped (training only)
     o_t    = RNN(e_t, h_{t-1})                                         [B, T, D_dir*H]
     z      = pool(o_1..o_n)       n = the sequence's true length       [B, D_dir*H]
     logits = W z + b                                                   [B, C]   ([B] if binary)
@@ -12,6 +13,11 @@ vector per sequence, which a linear layer maps to class scores::
 Pooling: ``last`` is the final state at each sequence's true end (with ``bidirectional`` the
 last layer's forward state at the end and backward state at the start, concatenated);
 ``mean`` and ``max`` reduce the top layer's outputs over the valid steps only.
+
+Two dropouts: ``embedding_dropout`` drops whole words -- every occurrence of a word in the
+batch, one draw per vocabulary row, as the language model's
+(:func:`rnnkit.nn.regularizers.embedding_dropout`) -- and ``dropout`` acts between stacked
+layers and on the pooled vector (before the output layer).
 
 Two ways to score two classes: ``binary=False`` (default) gives ``C`` logits and a softmax
 cross-entropy; ``binary=True`` (needs ``num_classes=2``) gives one logit per sequence, the
@@ -51,6 +57,7 @@ from rnnkit.models.heads import (
     run_layer,
     step_mask,
 )
+from rnnkit.nn.regularizers import check_probability, embedding_dropout
 
 __all__ = [
     "CELLS",
@@ -102,13 +109,14 @@ class SequenceClassifierConfig:
     num_layers: int = 1  # stacked recurrent layers
     cell: str = "lstm"  # rnn | lstm | peephole_lstm | gru
     bidirectional: bool = False  # read the sequence in both directions
-    dropout: float = 0.0  # on embeddings, between layers and before the output layer
+    dropout: float = 0.0  # between stacked layers and before the output layer
     pooling: str = "last"  # last | mean | max
     binary: bool = False  # one sigmoid output for two classes instead of a 2-way softmax
     pad_id: int = 0  # the padding token id (its embedding stays zero)
     freeze_embedding: bool = False  # keep the embedding fixed (e.g. pre-trained vectors)
     labels: list[str] | None = None  # class names, in class-id order
     options: dict[str, Any] = field(default_factory=dict)  # further layer options
+    embedding_dropout: float = 0.0  # drop whole words from the embedding in training
 
 
 class SequenceClassifier(RecurrentHead, nn.Module):
@@ -129,7 +137,7 @@ class SequenceClassifier(RecurrentHead, nn.Module):
         cell: ``rnn``, ``lstm``, ``peephole_lstm`` or ``gru``.
         bidirectional: both directions; ``last`` pooling concatenates the top layer's two
             final states.
-        dropout: on embeddings, between layers and on the pooled vector.
+        dropout: between stacked layers and on the pooled vector.
         pooling: ``last``, ``mean`` or ``max`` (over valid steps only).
         binary: one logit per sequence (the score of class 1) with a sigmoid; needs
             ``num_classes=2``.
@@ -138,7 +146,10 @@ class SequenceClassifier(RecurrentHead, nn.Module):
         labels: optional class names (length ``C``), kept in the checkpoint and used to name
             the per-class F1 metrics.
         options: further layer options passed to the layer (``forget_bias``,
-            ``learn_initial_state``, ``nonlinearity``...).
+            ``learn_initial_state``, ``nonlinearity``, ``force_loop``...).
+        embedding_dropout: in training, the probability of dropping a whole word (its
+            embedding zero wherever it occurs in the batch, the kept ones scaled by
+            ``1 / (1 - p)``); token input only.
 
     Shape:
         inputs ``[B, T]`` int64 or ``[B, T, I]`` float, targets ``[B]`` class ids, lengths
@@ -146,8 +157,9 @@ class SequenceClassifier(RecurrentHead, nn.Module):
 
     Raises:
         ValueError: a bad size, an unknown cell or pooling, both or neither of
-            ``vocab_size``/``input_size``, ``binary`` with ``num_classes != 2``, or ``labels``
-            of the wrong length.
+            ``vocab_size``/``input_size``, ``binary`` with ``num_classes != 2``, ``labels``
+            of the wrong length, a dropout outside ``[0, 1)``, or ``embedding_dropout`` with
+            feature input.
 
     Example:
         >>> model = SequenceClassifier(3, vocab_size=10, embedding_dim=4, hidden_size=5)
@@ -179,6 +191,7 @@ class SequenceClassifier(RecurrentHead, nn.Module):
         freeze_embedding: bool = False,
         labels: Sequence[str] | None = None,
         options: Mapping[str, Any] | None = None,
+        embedding_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         _check_positive("num_classes", num_classes)
@@ -193,6 +206,7 @@ class SequenceClassifier(RecurrentHead, nn.Module):
             )
         _check_pooling(pooling)
         _check_dropout(dropout)
+        _check_embedding_dropout(embedding_dropout, input_size)
         labels = _check_labels(labels, num_classes, "classes")
         self.embedding, layer_input = _make_input(
             vocab_size, input_size, embedding_dim, pad_id, freeze_embedding
@@ -215,6 +229,7 @@ class SequenceClassifier(RecurrentHead, nn.Module):
             freeze_embedding=freeze_embedding,
             labels=labels,
             options=_check_options(options),
+            embedding_dropout=embedding_dropout,
         )
         self._build_layers(layer_input, 1 if binary else num_classes)
 
@@ -222,6 +237,10 @@ class SequenceClassifier(RecurrentHead, nn.Module):
     def encode(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """The pooled sequence vectors ``[B, D_dir*H]`` (before dropout and the output layer)."""
         x = _embed(self.embedding, inputs, self.config.input_size)
+        if self.config.embedding_dropout and self.training and self.embedding is not None:
+            # the checks are done: drop words by looking the ids up again with a row mask
+            x = embedding_dropout(inputs, self.embedding.weight, self.config.embedding_dropout,
+                                  padding_idx=self.embedding.padding_idx)
         lengths = check_lengths(lengths, *inputs.shape[:2])
         outputs, h_n = run_layer(self.rnn, x, lengths)
         return pool_outputs(outputs, h_n, lengths, self.config.pooling, self.rnn.num_directions)
@@ -285,6 +304,16 @@ class SequenceClassifier(RecurrentHead, nn.Module):
     def class_names(self) -> list[str]:
         """The class names (``labels``), or the class ids as strings."""
         return self.config.labels or [str(c) for c in range(self.config.num_classes)]
+
+
+def _check_embedding_dropout(p: float, input_size: int | None) -> None:
+    """Refuse an ``embedding_dropout`` outside [0, 1), or one asked of feature input."""
+    check_probability("embedding_dropout", p)
+    if p and input_size is not None:
+        raise ValueError(
+            "Argument `embedding_dropout` needs token input (vocab_size); the model reads "
+            f"features (input_size={input_size}), got embedding_dropout={p!r}."
+        )
 
 
 def class_metrics(
