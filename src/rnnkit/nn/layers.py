@@ -449,9 +449,24 @@ class RecurrentLayer(nn.Module):
     def path(self) -> str:
         """``"fused"`` (torch's kernel) or ``"loop"`` (a Python loop over the cell's step).
 
-        It can change with ``train()``/``eval()``: see :meth:`_fused_supported`.
+        It can change with ``train()``/``eval()``: see :meth:`_fused_supported`. Variable
+        lengths (``lengths=`` or a ``PackedSequence``) on the CPU with autograd recording run
+        the loop even on a fused layer: see :meth:`_packed_is_slow`.
         """
         return "fused" if self._fused_supported() and not self.force_loop else "loop"
+
+    def _packed_is_slow(self, x: Tensor) -> bool:
+        """Whether variable-length input should leave the fused kernel for the loop.
+
+        torch's packed-sequence kernel on the CPU has a backward pass whose cost grows with
+        the square of the length (each step's gradient is accumulated into a zero tensor the
+        size of the whole input): measured at B=32, H=128, T=200, one thread, a BiLSTM's
+        forward + backward takes 1.23 s fused and 0.23 s on the loop, the same numbers out.
+        Without autograd (evaluation, generation) the fused kernel stays faster.
+        """
+        return x.device.type == "cpu" and torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
 
     def reset_parameters(self) -> None:
         """Draw cell parameters from ``U(-1/sqrt(H), 1/sqrt(H))`` (torch's default).
@@ -739,7 +754,7 @@ class RecurrentLayer(nn.Module):
         state = self._check_hx(hx, B, batched, input)
 
         params = self._all_forward_parameters()
-        if self.path == "fused":
+        if self.path == "fused" and not (lengths is not None and self._packed_is_slow(input)):
             output, state_n = self._fused_padded(input, state, lengths, params)
         else:
             x = input.transpose(0, 1).contiguous() if self.batch_first else input
@@ -758,7 +773,7 @@ class RecurrentLayer(nn.Module):
         self._check_input(data, (2,))
         state = self._check_hx(hx, int(batch_sizes[0]), True, data)
         params = self._all_forward_parameters()
-        if self.path == "fused":
+        if self.path == "fused" and not self._packed_is_slow(data):
             out, state_n = self._call_fused(
                 data, _permute(state, sorted_indices), params, batch_sizes, sorted_indices
             )

@@ -15,14 +15,14 @@ reviews are scored once, with that checkpoint. Long reviews keep their last (or 
 The word embeddings start from ``U(-0.1, 0.1)`` (:func:`uniform_embedding`), not torch's
 ``N(0, 1)``. Variable lengths. A batch is padded to its longest review and the model gets the true
 ``lengths``: the recurrent layer then takes each review's final state at its true end, and
-the backward direction starts there -- what ``pack_padded_sequence`` gives. By default
-(``force_loop``) the layer does this on its loop path, which masks the state past each end;
-on this CPU it trains a BiLSTM ~12 times faster at 200 steps than torch's packed kernel,
-whose backward pass costs time quadratic in the length (every step's slice of the packed
-input allocates a zero gradient as large as the whole input). Both give the same numbers
-(tested). Training also flushes subnormal floats to zero: the gradient that reaches the
-early steps of a long review through a final state shrinks into the subnormal range, where
-this CPU's matrix products run ~15 times slower.
+the backward direction starts there -- what ``pack_padded_sequence`` gives. In training on
+the CPU the layer does this on its loop path, which masks the state past each end: it trains
+a BiLSTM ~5-12 times faster at 200 steps than torch's packed kernel, whose backward pass
+costs time quadratic in the length (see ``RecurrentLayer._packed_is_slow``); evaluation
+keeps the packed kernel. Both give the same numbers (tested). Training also flushes
+subnormal floats to zero: the gradient that reaches the early steps of a long review through
+a final state shrinks into the subnormal range, where this CPU's matrix products run ~15
+times slower.
 
 Example:
     >>> tokenize_review("Great film!<br /><br />I'd see it AGAIN...")
@@ -116,7 +116,7 @@ class ImdbSettings:
     max_epochs: int = 5  # passes over the training reviews (per model)
     patience: int = 2  # epochs without a better validation accuracy before stopping (0 = off)
     max_time: float = 0.0  # seconds of training per model at most (0 = no limit)
-    force_loop: bool = True  # the layer's masked loop path, not torch's packed kernel
+    force_loop: bool = False  # the loop path in evaluation too (training on the CPU uses it)
     threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
 
     def __post_init__(self) -> None:

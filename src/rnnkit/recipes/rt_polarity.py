@@ -67,7 +67,7 @@ class Settings:
     max_epochs: int = 10  # passes over a fold's training part at most
     patience: int = 3  # epochs without a better validation accuracy before stopping (0 = off)
     max_time: float = 0.0  # seconds of training per fold at most (0 = no limit)
-    force_loop: bool = True  # the layer's masked loop path (see rnnkit.recipes.imdb)
+    force_loop: bool = False  # the loop path in evaluation too (training on the CPU uses it)
     threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
 
     def __post_init__(self) -> None:
