@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -323,6 +324,22 @@ def render_intro(results_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def thread_note(result: dict) -> str:
+    """`` (1 thread)`` when the run was limited to fewer torch threads than the machine's
+    cores with ``--set threads=N`` (its wall time then uses part of the machine).
+
+    >>> thread_note({"command": "python -m rnnkit recipe run x --set threads=1"})
+    ' (1 thread)'
+    >>> thread_note({"command": "python -m rnnkit recipe run x"})
+    ''
+    """
+    match = re.search(r"--set threads=(\d+)", str(result.get("command", "")))
+    if match is None or int(match.group(1)) == 0:
+        return ""
+    n = int(match.group(1))
+    return f" ({n} thread{'s' if n > 1 else ''})"
+
+
 def render_quality(results_dir: Path, markdown_dir: Path) -> str:
     """The quality block: issue 8's table with the results there are, then their tables."""
     lines = [
@@ -345,7 +362,7 @@ def render_quality(results_dir: Path, markdown_dir: Path) -> str:
         links = plot_links(result, markdown_dir)
         shown = f"**{value}** {metric}" + (" (" + ", ".join(links) + ")" if links else "")
         rows.append([f"`{spec.name}`", spec.data, result.get("setting", "—"),
-                     format_duration(float(result["wall_seconds"])), shown,
+                     format_duration(float(result["wall_seconds"])) + thread_note(result), shown,
                      result.get("target_text", spec.target), result.get("met"),
                      result.get("published", spec.published)])
         table = result.get("table")
