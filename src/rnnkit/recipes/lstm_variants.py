@@ -386,15 +386,19 @@ def _report(
             "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
             "seeds": [r["seed"] for r in mine], "accuracies": accs.tolist(),
             "parameters": mine[0]["parameters"],
+            # the mean cross-entropy per answer character: it still ranks the cells where
+            # few whole sums come out right
+            "test_loss": float(np.mean([r["test_loss"] for r in mine])),
             "seconds": float(np.mean([r["seconds"] for r in mine])),
             "by_digits": [float(correct[:, digits == d].mean()) if (digits == d).any() else None
                           for d in range(1, settings.max_digits + 1)],
         })
     ctx.say("")
     for line in table(
-        ["cell", "test seq. accuracy", "std", "seeds", "parameters", "s per run"],
-        [[r["label"], fmt(r["mean"], 4), fmt(r["std"], 4), len(r["seeds"]),
-          f"{r['parameters']:,}", f"{r['seconds']:.0f}"] for r in rows]):
+        ["cell", "test seq. accuracy", "std", "test loss/char", "seeds", "parameters",
+         "s per run"],
+        [[r["label"], fmt(r["mean"], 4), fmt(r["std"], 4), fmt(r["test_loss"], 4),
+          len(r["seeds"]), f"{r['parameters']:,}", f"{r['seconds']:.0f}"] for r in rows]):
         ctx.say("  " + line)
     best = max(rows, key=lambda r: r["mean"])
     by_cell = {r["cell"]: r for r in rows}
@@ -417,7 +421,8 @@ def _report(
             ctx.say(f"  {a}+{b}= {written!r} (right: {truth!r})")
     _plot(ctx, rows, settings)
     wall = time.perf_counter() - start
-    table_rows = [{k: r[k] for k in ("cell", "label", "mean", "std", "parameters", "seconds")}
+    table_rows = [{k: r[k] for k in ("cell", "label", "mean", "std", "test_loss", "parameters",
+                                     "seconds")}
                   | {f"seed_{k}": acc for k, acc in enumerate(r["accuracies"])}
                   for r in rows]
     return {
