@@ -14,6 +14,8 @@ import pytest
 from rnnkit.recipes import recipe_settings, run_recipe
 from rnnkit.recipes.lm_benchmark import bits_per_char, perplexity
 from rnnkit.recipes.ptb import read_ptb
+from rnnkit.train import Trainer
+from rnnkit.train.metrics import read_metrics
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(
@@ -92,6 +94,53 @@ def test_best_checkpoint_is_the_one_scored(tmp_path: Path) -> None:
     # the scored model is the best validation checkpoint: the best curve point, on the
     # same stream (the final evaluation repeats it exactly)
     assert results["perplexity"]["valid"] == pytest.approx(min(curve), rel=1e-5)
+
+
+def test_an_interrupted_benchmark_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _ptb_folder(tmp_path)
+    overrides = {"max_steps": 20, "eval_every": 5, "batch_size": 4, "bptt": 8}
+    whole = run_recipe("ptb-word", data=folder, out=tmp_path / "whole", stream=io.StringIO(),
+                       overrides=overrides).results
+
+    after_step = Trainer._after_step
+
+    def crash_after_step_12(self: Trainer) -> str:
+        stopped_by = after_step(self)
+        if self.step == 12:  # the last checkpoint is step 10's
+            raise KeyboardInterrupt
+        return stopped_by
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_after_step", crash_after_step_12)
+        with pytest.raises(KeyboardInterrupt):
+            run_recipe("ptb-word", data=folder, out=tmp_path / "cut", stream=io.StringIO(),
+                       overrides=overrides)
+    stream = io.StringIO()
+    resumed = run_recipe("ptb-word", data=folder, out=tmp_path / "resumed", stream=stream,
+                         overrides={**overrides, "resume": str(tmp_path / "cut")}).results
+    assert "resuming" in stream.getvalue() and "at step 10" in stream.getvalue()
+    assert resumed["steps"] == 20
+    # exact resume: the same steps, so the same scores and the same validation curve
+    assert resumed["perplexity"] == pytest.approx(whole["perplexity"], rel=1e-6)
+    val = [[r["step"], r["loss"]] for r in read_metrics(tmp_path / "whole/lm/metrics.csv")
+           if r["split"] == "val"]
+    val_resumed = [[r["step"], r["loss"]]
+                   for r in read_metrics(tmp_path / "resumed/lm/metrics.csv")
+                   if r["split"] == "val"]
+    assert val_resumed == val and len(val) == 4
+    assert "resumed at step 10" in resumed["benchmark"]["setting"]
+    assert "resumed" not in whole["benchmark"]["setting"]
+
+
+def test_resume_names_a_run_without_a_checkpoint(tmp_path: Path) -> None:
+    folder = _ptb_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="Setting `resume` = .* is not a language-model"):
+        run_recipe("ptb-word", data=folder, out=tmp_path / "run", stream=io.StringIO(),
+                   overrides={"resume": str(tmp_path / "empty")})
+    assert not (tmp_path / "run" / "lm").exists()
 
 
 def test_sherlock_rejects_bad_temperatures(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ data and their settings. Each trains with :class:`rnnkit.train.Trainer` by trunc
 contiguous rows (:class:`rnnkit.data.batching.StreamBatches`, the state carried and detached
 between chunks), evaluates the validation stream every ``eval_every`` steps, keeps the best
 checkpoint (``RUN/lm/best``) and stops at ``max_steps`` or after ``max_time`` seconds,
-whichever comes first. The learning rate warms up, then follows a cosine to ``min_lr`` at
+whichever comes first. ``resume=RUN`` continues an interrupted run from its last checkpoint
+(exact resume: the same steps as the uninterrupted run), its time counted against the budget.
+The learning rate warms up, then follows a cosine to ``min_lr`` at
 ``max_steps``: sized so that the budget is spent when the schedule ends.
 
 Losses are in nats per token (the natural log); bits per character are nats / ln 2 and
@@ -22,8 +24,10 @@ Example:
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +39,7 @@ from rnnkit.data.vocab import Vocabulary
 from rnnkit.models import LanguageModel
 from rnnkit.recipes.common import RecipeContext, fmt, table, torch_threads
 from rnnkit.train import Trainer
-from rnnkit.train.checkpoint import load_model_state, read_checkpoint
+from rnnkit.train.checkpoint import has_checkpoint, load_model_state, read_checkpoint
 from rnnkit.train.metrics import read_metrics
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "plot_loss_vs_time",
     "print_samples",
     "report_curve",
+    "resumed_note",
     "train_language_model",
 ]
 
@@ -73,6 +78,7 @@ class LMBenchmarkSettings:
     max_time: float = 1800.0  # seconds of training at most (the benchmark's budget)
     eval_every: int = 200  # steps between evaluations of the validation stream
     threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
+    resume: str = ""  # an interrupted run of this benchmark (its RUN directory) to continue
 
 
 def bits_per_char(nats: float) -> float:
@@ -106,12 +112,14 @@ def train_language_model(
         splits: ``"train"``, ``"valid"`` and optionally ``"test"`` token ids.
 
     Returns:
-        ``{"losses": {split: nats}, "steps", "train_seconds", "stopped_by", "best_step",
-        "parameters", "tokens_per_s", "curve": [(minutes, valid nats), ...], "model"}``
-        (the model is the best checkpoint's, in eval mode).
+        ``{"losses": {split: nats}, "steps", "train_seconds", "resumed_seconds",
+        "stopped_by", "best_step", "parameters", "tokens_per_s", "curve": [(minutes, valid
+        nats), ...], "model"}`` (the model is the best checkpoint's, in eval mode;
+        ``resumed_seconds`` is what an interrupted run had trained before, 0 for new runs).
 
     Raises:
         ValueError: a split too short for ``batch_size`` rows of ``bptt`` + 1 tokens.
+        FileNotFoundError: ``settings.resume`` names a directory without a checkpoint.
     """
     train_ids = splits["train"]
     if len(train_ids) // settings.batch_size <= settings.bptt:
@@ -120,8 +128,35 @@ def train_language_model(
             f"bptt={settings.bptt}: {len(train_ids)} tokens; use a longer text or smaller "
             "settings."
         )
+    resume = _resume_source(settings.resume)
     with torch_threads(settings.threads):
-        return _train(ctx, settings, vocab, splits)
+        return _train(ctx, settings, vocab, splits, resume)
+
+
+def _resume_source(resume: str) -> Path | None:
+    """The checkpoint directory of ``resume`` (``RUN`` or ``RUN/lm``), checked up front."""
+    if not resume:
+        return None
+    source = Path(resume).expanduser()
+    if not has_checkpoint(source) and has_checkpoint(source / "lm"):
+        source = source / "lm"
+    if not has_checkpoint(source):
+        raise FileNotFoundError(
+            f"Setting `resume` = {resume!r} is not a language-model benchmark run with a "
+            "checkpoint (neither it nor its lm/ folder holds trainer_state.json)."
+        )
+    return source
+
+
+def _carry_over(source: Path, run_dir: Path) -> float:
+    """Copy what a resumed run keeps from the interrupted one (its metrics and best
+    checkpoint) into ``run_dir``; return the seconds the interrupted run had trained."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (source / "metrics.csv").is_file():
+        shutil.copyfile(source / "metrics.csv", run_dir / "metrics.csv")
+    if has_checkpoint(source / "best"):
+        shutil.copytree(source / "best", run_dir / "best", dirs_exist_ok=True)
+    return float(read_checkpoint(source).trainer_state.get("elapsed", 0.0))
 
 
 def _train(
@@ -129,6 +164,7 @@ def _train(
     settings: LMBenchmarkSettings,
     vocab: Vocabulary,
     splits: dict[str, np.ndarray],
+    resume: Path | None,
 ) -> dict[str, Any]:
     torch.manual_seed(ctx.seed)
     model = LanguageModel(
@@ -145,6 +181,13 @@ def _train(
         random_offset=True, drop_last=True,
     )
     valid = _stream(splits["valid"], settings.eval_batch_size, settings.bptt)
+    run_dir = ctx.run_dir / "lm"
+    spent = _carry_over(resume, run_dir) if resume is not None else 0.0
+    if resume is not None and spent >= settings.max_time:
+        raise ValueError(
+            f"Setting `resume` = {settings.resume!r}: that run already trained "
+            f"{spent / 60:.1f} min, the whole budget of {settings.max_time / 60:g} min."
+        )
     config = TrainConfig(
         optimizer="adam",
         lr=settings.lr,
@@ -154,7 +197,7 @@ def _train(
         min_lr=settings.min_lr,
         clip_norm=settings.clip_norm,
         max_steps=settings.max_steps,
-        max_time=settings.max_time,
+        max_time=settings.max_time - spent,  # the budget is for the whole run
         eval_every=settings.eval_every,
         checkpoint_every=settings.eval_every,
         seed=ctx.seed,
@@ -162,10 +205,9 @@ def _train(
         device="cpu",
         progress=True,
     )
-    run_dir = ctx.run_dir / "lm"
     trainer = Trainer(
         model, train, config, run_dir, val_data=valid, model_name="language_model",
-        vocab=vocab,
+        vocab=vocab, resume_from=resume,
     )
     parameters = sum(p.numel() for p in model.parameters())
     ctx.say(
@@ -176,6 +218,10 @@ def _train(
         f"{settings.max_steps} steps, clip {settings.clip_norm:g}; at most "
         f"{settings.max_time / 60:g} min."
     )
+    resumed_step = trainer.step
+    if resume is not None:
+        ctx.say(f"resuming {resume} at step {resumed_step}, after {spent / 60:.1f} min of "
+                "training.")
     summary = trainer.fit()
     best = run_dir / "best"
     if (best / "model.safetensors").is_file():
@@ -195,7 +241,9 @@ def _train(
     return {
         "losses": losses,
         "steps": summary.steps,
-        "train_seconds": summary.wall_time,
+        "train_seconds": trainer.elapsed_before,  # resumed runs: both parts
+        "resumed_seconds": spent,
+        "resumed_step": resumed_step,
         "stopped_by": summary.stopped_by,
         "best_step": summary.best_step,
         "parameters": parameters,
@@ -203,6 +251,14 @@ def _train(
         "curve": curve,
         "model": model,
     }
+
+
+def resumed_note(out: dict[str, Any]) -> str:
+    """``"; resumed at step N after M min"`` for a resumed run, ``""`` for a new one."""
+    if not out.get("resumed_seconds"):
+        return ""
+    return (f"; resumed at step {out['resumed_step']} after "
+            f"{out['resumed_seconds'] / 60:.1f} min (exact resume)")
 
 
 def plot_loss_vs_time(

@@ -24,6 +24,7 @@ from rnnkit.recipes.lm_benchmark import (
     plot_loss_vs_time,
     print_samples,
     report_curve,
+    resumed_note,
     train_language_model,
 )
 from rnnkit.recipes.ptb import SPLITS, load_ptb
@@ -81,7 +82,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
     plot_loss_vs_time(ctx, curve, title="Penn Treebank (words): validation perplexity vs time",
                       ylabel="validation perplexity", target=TARGET,
                       anchors=(("PyTorch example, 200-unit tied LSTM", ANCHOR),))
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start + out["resumed_seconds"]
     return {
         "perplexity": ppl,
         "losses": out["losses"],
@@ -103,7 +104,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             "setting": (f"{settings.num_layers}×{settings.hidden_size} LSTM, tied="
                         f"{settings.tie_weights}, dropout {settings.dropout:g}, "
                         f"{settings.batch_size}×{settings.bptt} chunks, Adam {settings.lr:g} "
-                        f"cosine, {out['steps']} steps in {out['train_seconds'] / 60:.1f} min"),
+                        f"cosine, {out['steps']} steps in {out['train_seconds'] / 60:.1f} min"
+                        + resumed_note(out)),
             "wall_seconds": wall,
         },
     }

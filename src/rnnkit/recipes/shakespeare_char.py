@@ -27,6 +27,7 @@ from rnnkit.recipes.lm_benchmark import (
     plot_loss_vs_time,
     print_samples,
     report_curve,
+    resumed_note,
     train_language_model,
 )
 
@@ -86,7 +87,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                             [settings.temperature])
     plot_loss_vs_time(ctx, out["curve"], title="tiny Shakespeare: validation loss vs time",
                       ylabel="validation loss (nats/char)", target=TARGET, anchors=ANCHORS)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start + out["resumed_seconds"]
     return {
         "validation_loss": loss,
         "bits_per_char": loss / np.log(2),
@@ -109,7 +110,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                         f"{settings.embedding_dim}, dropout {settings.dropout:g}, "
                         f"{settings.batch_size}×{settings.bptt} chunks, Adam "
                         f"{settings.lr:g} cosine, {out['steps']} steps in "
-                        f"{out['train_seconds'] / 60:.1f} min; 90/10 split"),
+                        f"{out['train_seconds'] / 60:.1f} min; 90/10 split"
+                        + resumed_note(out)),
             "wall_seconds": wall,
         },
     }

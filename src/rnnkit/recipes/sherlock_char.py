@@ -23,6 +23,7 @@ from rnnkit.recipes.lm_benchmark import (
     plot_loss_vs_time,
     print_samples,
     report_curve,
+    resumed_note,
     train_language_model,
 )
 
@@ -83,7 +84,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                             settings.temperatures)
     plot_loss_vs_time(ctx, out["curve"], title="Sherlock Holmes: validation loss vs time",
                       ylabel="validation loss (nats/char)", target=TARGET)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start + out["resumed_seconds"]
     return {
         "validation_loss": loss,
         "curve_minutes_loss": out["curve"],
@@ -105,7 +106,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                         f"{settings.embedding_dim}, dropout {settings.dropout:g}, "
                         f"{settings.batch_size}×{settings.bptt} chunks, Adam {settings.lr:g} "
                         f"cosine, {out['steps']} steps in {out['train_seconds'] / 60:.1f} min; "
-                        "90/10 split"),
+                        "90/10 split"
+                        + resumed_note(out)),
             "wall_seconds": wall,
         },
     }
