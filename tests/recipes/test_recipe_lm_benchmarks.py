@@ -137,7 +137,7 @@ def test_an_interrupted_benchmark_resumes_to_the_uninterrupted_result(
 def test_resume_names_a_run_without_a_checkpoint(tmp_path: Path) -> None:
     folder = _ptb_folder(tmp_path)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="Setting `resume` = .* is not a language-model"):
+    with pytest.raises(FileNotFoundError, match=r"Setting `resume` = .* is not a language-model"):
         run_recipe("ptb-word", data=folder, out=tmp_path / "run", stream=io.StringIO(),
                    overrides={"resume": str(tmp_path / "empty")})
     assert not (tmp_path / "run" / "lm").exists()
