@@ -125,6 +125,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available, else cpu
     distributed: bool = False  # data-parallel over the processes started by torchrun
     progress: bool = True  # show a progress bar on stderr
+    flush_denormal: bool = True  # on CPU, treat subnormal floats as zero while training
 
     def __post_init__(self) -> None:
         positive = ["lr", "step_size"]

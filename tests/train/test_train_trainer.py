@@ -15,6 +15,7 @@ from rnnkit.config import TrainConfig
 from rnnkit.data.batching import Batch
 from rnnkit.train import DivergenceError, Trainer, load_model, plot_metrics
 from rnnkit.train.metrics import read_metrics
+from rnnkit.train.trainer import flushing_denormals
 
 
 def config(**overrides) -> TrainConfig:
@@ -222,6 +223,23 @@ def test_max_time_is_honoured(tmp_path) -> None:
     summary = Trainer(Slow(), data, cfg, tmp_path).fit()
     assert summary.stopped_by == "max_time"
     assert 1 <= summary.steps < 100_000
+
+
+class SeesSubnormals(ToyLM):
+    def forward(self, inputs, targets=None, lengths=None):
+        self.flushing.append(flushing_denormals())
+        return super().forward(inputs, targets, lengths)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_subnormals_are_flushed_while_training_only(tmp_path, flush: bool) -> None:
+    data = ListSource(token_batches(2))
+    model = SeesSubnormals()
+    model.flushing = []
+    assert not flushing_denormals()
+    Trainer(model, data, config(max_steps=2, flush_denormal=flush), tmp_path).fit()
+    assert model.flushing == [flush, flush]
+    assert not flushing_denormals()  # restored after fit
 
 
 def test_plateau_schedule_lowers_the_rate(tmp_path) -> None:

@@ -65,6 +65,7 @@ __all__ = [
     "TrainSummary",
     "Trainer",
     "build_optimizer",
+    "flushing_denormals",
     "repackage_hidden",
     "resolve_device",
     "seed_everything",
@@ -76,6 +77,12 @@ PLOT_INTERVAL = 30.0
 
 class DivergenceError(RuntimeError):
     """Training produced a nan or inf loss or gradient and the divergence policy says stop."""
+
+
+def flushing_denormals() -> bool:
+    """Whether this thread's CPU now treats subnormal floats as zero (``torch.set_flush_denormal``
+    keeps no readable flag, so this asks the arithmetic)."""
+    return bool((torch.tensor([1e-39]) * 2.0).item() == 0.0)
 
 
 @dataclass
@@ -538,10 +545,26 @@ class Trainer:
     def fit(self) -> TrainSummary:
         """Train until a limit or early stopping; return the summary.
 
+        With ``flush_denormal`` (the default) on a CPU, subnormal floats (below 1.2e-38 in
+        float32) count as zero while training: the gradient that reaches the early steps of
+        a long sequence through a final state shrinks into that range, where the CPU's
+        matrix products run an order of magnitude slower, for a contribution below float32's
+        resolution of any weight. The setting before ``fit`` is restored after it.
+
         Raises:
             DivergenceError: a nan/inf loss or gradient under ``divergence="stop"``, or more
                 divergences than ``divergence_retries``.
         """
+        flush = (self.config.flush_denormal and self.device.type == "cpu"
+                 and not flushing_denormals())
+        if flush and torch.set_flush_denormal(True):
+            try:
+                return self._fit()
+            finally:
+                torch.set_flush_denormal(False)
+        return self._fit()
+
+    def _fit(self) -> TrainSummary:
         cfg = self.config
         start = time.monotonic()
         self._fit_start = start
