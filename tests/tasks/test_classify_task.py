@@ -113,6 +113,20 @@ def test_binary_word_vectors_and_held_out_split(files: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["label"] in ("yes", "no")
 
 
+def test_embedding_dropout_is_an_option(files: Path, capsys) -> None:
+    run = files / "worddrop"
+    base = ["train", "classify", "--train", str(files / "train.csv"), *QUIET, *SMALL,
+            "--max-steps", "2"]
+    assert main([*base, "--out", str(run), "--model.embedding_dropout", "0.25"]) == 0
+    model = load_run(run).model
+    assert model.config.embedding_dropout == 0.25
+    assert main([*base, "--out", str(files / "worddrop-bad"),
+                 "--model.embedding_dropout", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "embedding_dropout" in err and "1.5" in err
+    assert not (files / "worddrop-bad").exists()
+
+
 def test_resume_continues_a_run(files: Path, capsys) -> None:
     run = files / "resumed"
     base = ["train", "classify", "--train", str(files / "train.csv"), *QUIET, *SMALL]

@@ -105,6 +105,7 @@ class ClassifyModel:
     num_layers: int = 1  # stacked recurrent layers
     bidirectional: bool = False  # read texts in both directions
     dropout: float = 0.0  # on embeddings, between layers and before the output layer
+    embedding_dropout: float = 0.0  # in training, drop whole words (every occurrence) w.p. p
     pooling: Literal["last", "mean", "max"] = "last"  # final state, or mean/max over steps
     binary: bool = False  # two classes: one sigmoid output instead of a 2-way softmax
     embeddings: str = ""  # word-vector text file ("word v1 v2 ...", GloVe) to start from
@@ -259,6 +260,7 @@ def fit_classifier(
         pooling=m.pooling,
         binary=m.binary,
         labels=labels,
+        embedding_dropout=m.embedding_dropout,
         **token_head_arguments(m, vocab),
     )
     load_pretrained_embeddings(model, vocab, m, resume)
