@@ -26,6 +26,11 @@ def test_reference_runs_without_torch(tmp_path) -> None:
         result = gradcheck.check_network_gradients(gru, gru.init_params(), x)
         assert result.ok, result.table()
         assert main(["gradcheck", "rnn"]) == 0
+        from rnnkit import spec_variants  # the variants' specs, and the reference cells
+        assert spec_variants.lstm_variant_spec("fgr").state_names == ("h", "c", "a")
+        fgr = ref.Network("lstm", 2, 2, variant="fgr", bidirectional=True)
+        assert gradcheck.check_network_gradients(fgr, fgr.init_params(), x[:1, :2]).ok
+        assert main(["gradcheck", "mut2", "--steps", "2", "--hidden-size", "2"]) == 0
         assert "torch" not in {m.split(".")[0] for m, v in sys.modules.items() if v is not None}
         print("OK", value > 0)
         """

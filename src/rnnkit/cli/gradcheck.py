@@ -2,9 +2,12 @@
 
 ::
 
-    rnnkit gradcheck CELL [--nonlinearity tanh|relu] [--layers N] [--bidirectional]
-        [--layer-norm] [--seed S] [--loss mse|bce|ce] [--output-activation ...]
-        [--truncate K] [--many-to-one] [--tolerance TOL]
+    rnnkit gradcheck CELL [--variant V] [--nonlinearity tanh|relu] [--layers N]
+        [--bidirectional] [--layer-norm] [--seed S] [--loss mse|bce|ce]
+        [--output-activation ...] [--truncate K] [--many-to-one] [--tolerance TOL]
+
+CELL is a cell of ``rnnkit.spec`` or ``mut1``, ``mut2``, ``mut3``; ``--variant`` picks an LSTM
+ablation (``rnnkit gradcheck lstm --variant cifg``).
 
 Builds a tiny float64 network, checks the gradient of every parameter, of the inputs and of
 the initial state, prints a table of the max relative error per tensor and exits with status
@@ -17,17 +20,22 @@ import argparse
 
 import numpy as np
 
+from rnnkit.reference.cells import REFERENCE_CELL_NAMES
 from rnnkit.reference.gradcheck import DEFAULT_TOLERANCE, check_network_gradients
 from rnnkit.reference.network import Network
-from rnnkit.spec import CELL_NAMES, NONLINEARITIES, OUTPUT_ACTIVATIONS
+from rnnkit.spec import NONLINEARITIES, OUTPUT_ACTIVATIONS
+from rnnkit.spec_variants import LSTM_VARIANTS
 
 _ACTIVATION_FOR_LOSS = {"ce": "softmax", "bce": "sigmoid", "mse": "identity"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Define the command's arguments."""
-    parser.add_argument("cell", choices=CELL_NAMES, metavar="CELL",
-                        help=f"one of: {', '.join(CELL_NAMES)}")
+    parser.add_argument("cell", choices=REFERENCE_CELL_NAMES, metavar="CELL",
+                        help=f"one of: {', '.join(REFERENCE_CELL_NAMES)}")
+    parser.add_argument("--variant", choices=LSTM_VARIANTS, default="vanilla",
+                        help="LSTM gate ablation of Greff et al. 2017 (lstm only): "
+                             f"{', '.join(LSTM_VARIANTS)} (default vanilla)")
     parser.add_argument("--nonlinearity", choices=NONLINEARITIES, default="tanh",
                         help="hidden nonlinearity of rnn/jordan")
     parser.add_argument("--layers", type=int, default=1, metavar="N", help="stacked layers")
@@ -48,12 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default {DEFAULT_TOLERANCE:g})")
     parser.add_argument("--batch", type=int, default=2, help="B (default 2)")
     parser.add_argument("--steps", type=int, default=4, help="T (default 4)")
-    parser.add_argument("--input-size", type=int, default=3, help="I (default 3)")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="I (default 3; the hidden size for mut1 and mut2, which need I = H)")
     parser.add_argument("--hidden-size", type=int, default=4, help="H (default 4)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return 0 when every tensor passes, else 1."""
+    if args.input_size is None:
+        args.input_size = args.hidden_size if args.cell in ("mut1", "mut2") else 3
     for name in ("layers", "batch", "steps", "input_size", "hidden_size"):
         if getattr(args, name) < 1:
             raise ValueError(
@@ -69,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         args.cell, args.input_size, args.hidden_size, args.layers,
         bidirectional=args.bidirectional, nonlinearity=args.nonlinearity,
         layer_norm=args.layer_norm, output_size=output_size, output_activation=activation,
-        many_to_one=args.many_to_one,
+        many_to_one=args.many_to_one, variant=args.variant,
     )
     rng = np.random.default_rng(args.seed)
     params = net.init_params(rng)

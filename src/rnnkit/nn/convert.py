@@ -46,6 +46,7 @@ _TORCH_LAYERS = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
 _TORCH_CELLS = {nn.RNNCell: "rnn", nn.LSTMCell: "lstm", nn.GRUCell: "gru"}
 _TORCH_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 _CELL_CLASSES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+_MUT_KINDS = {"mut1": 1, "mut2": 2, "mut3": 3}
 
 
 def _kind(module: object) -> tuple[str, str]:
@@ -53,7 +54,7 @@ def _kind(module: object) -> tuple[str, str]:
     if isinstance(module, rnn_nn.RecurrentLayer):
         return module.spec.name, "layer"
     if isinstance(module, (rnn_nn.RNNCell, rnn_nn.LSTMCell, rnn_nn.PeepholeLSTMCell,
-                           rnn_nn.GRUCell, rnn_nn.JordanCell)):
+                           rnn_nn.GRUCell, rnn_nn.JordanCell, rnn_nn.MUTCell)):
         return module.spec.name, "cell"
     for cls, name in _TORCH_LAYERS.items():
         if type(module) is cls:
@@ -145,7 +146,8 @@ def _sizes_from_cell_params(
     if "weight_ih" not in params:
         raise ValueError("Parameter `weight_ih` is missing: it fixes the input and hidden sizes.")
     rows, I = np.shape(params["weight_ih"])
-    H = rows // cell.spec.num_gates
+    # weight_hh is [G*H, H] for every cell that has one (MUT1's input blocks are 2, not 3)
+    H = np.shape(params["weight_hh"])[1] if "weight_hh" in params else rows // cell.spec.num_gates
     O = None
     if cell.spec.name == "jordan" and "weight_hy" in params:
         O = int(np.shape(params["weight_hy"])[0])
@@ -219,6 +221,12 @@ def from_reference(
                                  peephole=name == "peephole_lstm", **common)
         elif name == "gru":
             module = rnn_nn.GRU(network.input_size, network.hidden_size, **common)
+        elif name.startswith("lstm_"):  # a gate ablation: lstm_cifg, ...
+            module = rnn_nn.LSTM(network.input_size, network.hidden_size,
+                                 variant=network.spec.variant, **common)
+        elif name in _MUT_KINDS:
+            module = rnn_nn.MUT(network.input_size, network.hidden_size,
+                                kind=_MUT_KINDS[name], **common)
         else:
             module = rnn_nn.JordanRNN(
                 network.input_size, network.hidden_size, output_size=network.width,
@@ -257,6 +265,10 @@ def from_reference(
             module = rnn_nn.PeepholeLSTMCell(I, H, bias=bias, **ln)
         elif name == "gru":
             module = rnn_nn.GRUCell(I, H, bias=bias, **ln)
+        elif name.startswith("lstm_"):
+            module = rnn_nn.LSTMCell(I, H, bias=bias, variant=cell.spec.variant)
+        elif name in _MUT_KINDS:
+            module = rnn_nn.MUTCell(I, H, kind=_MUT_KINDS[name], bias=bias)
         else:
             module = rnn_nn.JordanCell(
                 I, H, int(O or 0), bias=bias, nonlinearity=nonlinearity,

@@ -3,8 +3,9 @@
 The specs and the step maths of the variants; :class:`rnnkit.nn.LSTMCell` and
 :class:`rnnkit.nn.LSTM` run the LSTM ablations with ``variant=...``, :class:`rnnkit.nn.MUTCell`
 and :class:`rnnkit.nn.MUT` the MUT cells. (The cell and layer classes live beside the others in
-``cells.py`` and ``layers.py``, which import this module; it imports neither.) These specs are
-kept out of ``rnnkit.spec``'s registry: the NumPy reference engine does not implement them.
+``cells.py`` and ``layers.py``, which import this module; it imports neither.) The specs are
+defined in the torch-free :mod:`rnnkit.spec_variants` and re-exported here; the NumPy reference
+engine implements the same cells in :mod:`rnnkit.reference.variants`.
 
 LSTM ablations (Greff et al. 2017, "LSTM: A Search Space Odyssey"), each a change of the
 plain LSTM of ``rnnkit.spec`` (gate order i, f, g, o; ``a_i = W_ii x_t + b_ii + W_hi h_{t-1}
@@ -63,16 +64,17 @@ Example:
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.nn.functional import _masked  # recurrent dropout, as the plain cells apply it
-from rnnkit.spec import CellSpec
+
+# The specs are pure Python and live in rnnkit.spec_variants (the NumPy reference engine
+# builds from them too); re-exported here under their old names.
+from rnnkit.spec_variants import LSTM_VARIANTS, MUT_KINDS, VariantSpec, lstm_variant_spec, mut_spec
 
 __all__ = [
     "LSTM_VARIANTS",
@@ -89,178 +91,6 @@ __all__ = [
 State = tuple[Tensor, ...]
 Params = Mapping[str, Tensor]
 StepFunction = Callable[..., tuple[Tensor, State]]
-
-#: Every value of ``LSTM(..., variant=...)``; ``"vanilla"`` is the plain LSTM of ``rnnkit.spec``.
-LSTM_VARIANTS = ("vanilla", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr")
-#: Every value of ``MUT(..., kind=...)``.
-MUT_KINDS = (1, 2, 3)
-
-
-@dataclass(frozen=True)
-class VariantSpec(CellSpec):
-    """A :class:`rnnkit.spec.CellSpec` whose matrices may hold different gate blocks.
-
-    ``gates`` names the blocks of a step's projected input; ``input_gates`` and
-    ``recurrent_gates`` the blocks of ``weight_ih`` and ``weight_hh`` (the same as ``gates``
-    for the LSTM ablations, not for MUT1 and MUT2).
-
-    Attributes:
-        variant: the LSTM ablation (``"nig"`` ... ``"fgr"``) or ``"mut1"`` ... ``"mut3"``.
-        input_gates: blocks of ``weight_ih`` and ``bias_ih``, in order.
-        recurrent_gates: blocks of ``weight_hh`` and ``bias_hh``, in order.
-        input_is_hidden: the step adds ``x_t`` itself to a gate, so ``I`` must equal ``H``.
-    """
-
-    variant: str = ""
-    input_gates: tuple[str, ...] = ()
-    recurrent_gates: tuple[str, ...] = ()
-    input_is_hidden: bool = False
-
-    def parameter_shapes(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        output_size: int | None = None,
-        bias: bool = True,
-        layer_norm: bool = False,
-        proj_size: int = 0,
-    ) -> dict[str, tuple[int, ...]]:
-        """Return the variant's parameter names and shapes, in a fixed order.
-
-        Args:
-            input_size: ``I``.
-            hidden_size: ``H``.
-            output_size, layer_norm, proj_size: not defined for the variants (must be unset).
-            bias: include ``bias_ih`` and ``bias_hh``.
-
-        Raises:
-            ValueError: a size is not a positive integer, ``I != H`` for MUT1 and MUT2, or an
-                option that the variants do not have.
-        """
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-                raise ValueError(f"Argument `{name}` must be a positive integer, got {value!r}.")
-        for name, value in (
-            ("output_size", output_size),
-            ("layer_norm", layer_norm),
-            ("proj_size", proj_size),
-        ):
-            if value is not None and value is not False and value != 0:
-                raise ValueError(
-                    f"Argument `{name}` is not defined for cell '{self.name}', got {value!r}."
-                )
-        if self.input_is_hidden and input_size != hidden_size:
-            raise ValueError(
-                f"Argument `input_size` must equal hidden_size={hidden_size} for cell "
-                f"'{self.name}', which adds x_t to a gate, got {input_size}."
-            )
-        H = hidden_size
-        shapes: dict[str, tuple[int, ...]] = {
-            "weight_ih": (len(self.input_gates) * H, input_size),
-            "weight_hh": (len(self.recurrent_gates) * H, H),
-        }
-        if bias:
-            shapes["bias_ih"] = (len(self.input_gates) * H,)
-            shapes["bias_hh"] = (len(self.recurrent_gates) * H,)
-        if self.variant == "fgr":
-            shapes["weight_ah"] = (3 * H, 3 * H)
-        return shapes
-
-    def state_shapes(
-        self,
-        batch_size: int,
-        hidden_size: int,
-        *,
-        output_size: int | None = None,
-        proj_size: int = 0,
-    ) -> tuple[tuple[int, int], ...]:
-        """Shape of each state tensor, ``[B, H]`` (``[B, 3H]`` for the gate activations ``a``)."""
-        return tuple(
-            (batch_size, 3 * hidden_size if name == "a" else hidden_size)
-            for name in self.state_names
-        )
-
-
-_LSTM_BLOCKS = {
-    "nig": ("f", "g", "o"),
-    "nfg": ("i", "g", "o"),
-    "nog": ("i", "f", "g"),
-    "niaf": ("i", "f", "g", "o"),
-    "noaf": ("i", "f", "g", "o"),
-    "cifg": ("i", "g", "o"),
-    "fgr": ("i", "f", "g", "o"),
-}
-_LSTM_DESCRIPTIONS = {
-    "nig": "LSTM without input gate (i = 1)",
-    "nfg": "LSTM without forget gate (f = 1)",
-    "nog": "LSTM without output gate (o = 1)",
-    "niaf": "LSTM without input activation (g = a_g)",
-    "noaf": "LSTM without output activation (h = o ⊙ c)",
-    "cifg": "LSTM with coupled input and forget gate (f = 1 - i)",
-    "fgr": "LSTM with full gate recurrence (gates see i, f, o of the previous step)",
-}
-# kind -> (blocks of weight_ih, blocks of weight_hh)
-_MUT_BLOCKS = {
-    1: (("z", "r"), ("r", "h")),
-    2: (("z", "h"), ("z", "r", "h")),
-    3: (("z", "r", "h"), ("z", "r", "h")),
-}
-
-
-def lstm_variant_spec(variant: str) -> VariantSpec | None:
-    """The spec of an LSTM ablation; ``None`` for ``"vanilla"`` (the plain ``lstm`` spec).
-
-    Raises:
-        ValueError: ``variant`` is not one of :data:`LSTM_VARIANTS`.
-
-    >>> lstm_variant_spec("fgr").state_names, lstm_variant_spec("vanilla")
-    (('h', 'c', 'a'), None)
-    """
-    if not isinstance(variant, str) or variant not in LSTM_VARIANTS:
-        raise ValueError(
-            f"Argument `variant` must be one of {list(LSTM_VARIANTS)}, got {variant!r}."
-        )
-    if variant == "vanilla":
-        return None
-    blocks = _LSTM_BLOCKS[variant]
-    return VariantSpec(
-        name=f"lstm_{variant}",
-        state_names=("h", "c", "a") if variant == "fgr" else ("h", "c"),
-        gates=blocks,
-        layer_norm_allowed=False,
-        has_cell_state=True,
-        description=_LSTM_DESCRIPTIONS[variant],
-        variant=variant,
-        input_gates=blocks,
-        recurrent_gates=blocks,
-    )
-
-
-def mut_spec(kind: int) -> VariantSpec:
-    """The spec of MUT1, MUT2 or MUT3 (Jozefowicz et al. 2015).
-
-    Raises:
-        ValueError: ``kind`` is not 1, 2 or 3.
-
-    >>> mut_spec(2).recurrent_gates, mut_spec(2).input_is_hidden
-    (('z', 'r', 'h'), True)
-    """
-    if isinstance(kind, bool) or kind not in MUT_KINDS:
-        raise ValueError(f"Argument `kind` must be one of {list(MUT_KINDS)}, got {kind!r}.")
-    input_gates, recurrent_gates = _MUT_BLOCKS[kind]
-    return VariantSpec(
-        name=f"mut{kind}",
-        state_names=("h",),
-        gates=("z", "r", "h"),
-        layer_norm_allowed=False,
-        has_cell_state=False,
-        description=f"MUT{kind} of Jozefowicz et al. 2015",
-        variant=f"mut{kind}",
-        input_gates=input_gates,
-        recurrent_gates=recurrent_gates,
-        input_is_hidden=kind in (1, 2),
-    )
 
 
 def _blocks(t: Tensor | None, names: tuple[str, ...]) -> dict[str, Tensor]:

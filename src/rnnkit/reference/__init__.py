@@ -6,6 +6,7 @@ unchanged (``rnnkit.nn.convert``). Modules, in reading order:
 
 * :mod:`~rnnkit.reference.activations`, :mod:`~rnnkit.reference.layer_norm`: the pieces;
 * :mod:`~rnnkit.reference.cells`: each cell's step, forward beside backward;
+  :mod:`~rnnkit.reference.variants`: the LSTM ablations and MUT1-3 (``rnnkit.spec_variants``);
 * :mod:`~rnnkit.reference.network`: layers over time, stacking, both directions, the output
   layer, full and truncated BPTT; :mod:`~rnnkit.reference.losses`;
 * :mod:`~rnnkit.reference.optim` (SGD, Adam, clipping) and :mod:`~rnnkit.reference.fit`;
@@ -21,10 +22,12 @@ from rnnkit.reference.gradcheck import check_cell_gradients, check_network_gradi
 from rnnkit.reference.network import Forward, Gradients, Network, default_loss
 from rnnkit.reference.optim import SGD, Adam, clip_grad_norm, clip_grad_value
 from rnnkit.reference.trace import Trace, explain
+from rnnkit.reference.variants import MUT, LSTMVariant
 
 __all__ = [
     "GRU",
     "LSTM",
+    "MUT",
     "RNN",
     "SGD",
     "Adam",
@@ -33,6 +36,7 @@ __all__ = [
     "Forward",
     "Gradients",
     "Jordan",
+    "LSTMVariant",
     "Network",
     "PeepholeLSTM",
     "Trace",

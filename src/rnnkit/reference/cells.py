@@ -57,17 +57,26 @@ import numpy as np
 
 from rnnkit.reference.activations import activate, activate_backward, sigmoid
 from rnnkit.reference.layer_norm import layer_norm, layer_norm_backward
-from rnnkit.spec import CellSpec, check_nonlinearity, check_output_activation, get_spec
+from rnnkit.spec import (
+    CELL_NAMES,
+    CellSpec,
+    check_nonlinearity,
+    check_output_activation,
+    get_spec,
+)
+from rnnkit.spec_variants import LSTM_VARIANTS, MUT_KINDS, VariantSpec, lstm_variant_spec, mut_spec
 
 __all__ = [
     "GRU",
     "LSTM",
+    "REFERENCE_CELL_NAMES",
     "RNN",
     "Cell",
     "InputCache",
     "Jordan",
     "PeepholeLSTM",
     "add_deferred",
+    "cell_spec",
     "make_cell",
 ]
 
@@ -618,29 +627,80 @@ class GRU(Cell):
         return d_u, (d_h_prev,)
 
 
+#: Every cell name :func:`make_cell` and ``Network`` accept: ``spec.CELL_NAMES`` and MUT1-3
+#: (:mod:`rnnkit.reference.variants`; the LSTM ablations are ``"lstm"`` with ``variant=``).
+REFERENCE_CELL_NAMES: tuple[str, ...] = (*CELL_NAMES, *(f"mut{k}" for k in MUT_KINDS))
+# The spec names of the LSTM ablations ("lstm_cifg" ...), as rnnkit.nn layers report them.
+_ABLATION_NAMES = {f"lstm_{v}": v for v in LSTM_VARIANTS[1:]}
+
+
+def cell_spec(cell: str, variant: str = "vanilla") -> CellSpec:
+    """The spec of the reference cell ``cell`` (with ``variant`` for ``"lstm"``).
+
+    Args:
+        cell: a name of :data:`REFERENCE_CELL_NAMES`, or the spec name of an LSTM ablation
+            (``"lstm_cifg"``, the ``spec.name`` of ``rnnkit.nn.LSTM(..., variant="cifg")``).
+        variant: an LSTM ablation of :data:`rnnkit.spec_variants.LSTM_VARIANTS` (``"lstm"``
+            only).
+
+    Raises:
+        ValueError: an unknown cell or variant, or a variant for a cell that has none.
+
+    >>> cell_spec("lstm", "nog").gates, cell_spec("mut3").name, cell_spec("lstm_nig").gates
+    (('i', 'f', 'g'), 'mut3', ('f', 'g', 'o'))
+    """
+    if isinstance(cell, str) and cell in _ABLATION_NAMES:
+        spec: CellSpec = lstm_variant_spec(_ABLATION_NAMES[cell]) or get_spec("lstm")
+    elif cell in REFERENCE_CELL_NAMES[len(CELL_NAMES):]:
+        spec = mut_spec(int(cell[-1]))
+    elif cell in CELL_NAMES:
+        spec = get_spec(cell)
+    else:
+        raise ValueError(
+            f"Argument `cell` must be one of {list(REFERENCE_CELL_NAMES)}, got {cell!r}."
+        )
+    if isinstance(variant, str) and variant == "vanilla":
+        return spec
+    if cell != "lstm":
+        raise ValueError(
+            f"Argument `variant` applies only to the 'lstm' cell, got variant={variant!r} for "
+            f"cell '{cell}'."
+        )
+    return lstm_variant_spec(variant) or spec
+
+
 def make_cell(
     cell: str,
     *,
     nonlinearity: str = "tanh",
     output_activation: str = "identity",
     layer_norm: bool = False,
+    variant: str = "vanilla",
 ) -> Cell:
-    """Build the reference cell called ``cell`` (a name from ``spec.CELL_NAMES``).
+    """Build the reference cell called ``cell`` (a name of :data:`REFERENCE_CELL_NAMES`).
 
     Args:
-        cell: ``rnn``, ``jordan``, ``lstm``, ``peephole_lstm`` or ``gru``.
+        cell: ``rnn``, ``jordan``, ``lstm``, ``peephole_lstm``, ``gru``, or ``mut1``,
+            ``mut2``, ``mut3`` (:class:`rnnkit.reference.variants.MUT`); also the spec name of
+            an LSTM ablation, ``lstm_cifg`` ... (as :func:`cell_spec`).
         nonlinearity: hidden nonlinearity of ``rnn`` and ``jordan`` (tanh or relu).
         output_activation: output activation of ``jordan``.
-        layer_norm: layer normalisation (``lstm``, ``peephole_lstm``, ``gru``).
+        layer_norm: layer normalisation (``lstm``, ``peephole_lstm``, ``gru``; not with a
+            variant).
+        variant: an LSTM gate ablation for ``lstm``: ``nig``, ``nfg``, ``nog``, ``niaf``,
+            ``noaf``, ``cifg``, ``fgr`` (:class:`rnnkit.reference.variants.LSTMVariant`), or
+            ``vanilla``.
 
     Raises:
-        ValueError: unknown cell, nonlinearity or activation, an option the cell does not
-            have.
+        ValueError: unknown cell, variant, nonlinearity or activation, an option the cell does
+            not have.
 
     >>> make_cell("peephole_lstm", layer_norm=True)
     PeepholeLSTM(layer_norm=True)
+    >>> make_cell("lstm", variant="cifg"), make_cell("mut2")
+    (LSTMVariant('cifg'), MUT(2))
     """
-    spec = get_spec(cell)
+    spec = cell_spec(cell, variant)
     if spec.name not in ("rnn", "jordan") and nonlinearity != "tanh":
         raise ValueError(
             f"Argument `nonlinearity` applies only to cells 'rnn' and 'jordan', got "
@@ -651,6 +711,23 @@ def make_cell(
             f"Argument `output_activation` applies only to the 'jordan' cell, got "
             f"{output_activation!r} for cell '{spec.name}'."
         )
+    if isinstance(spec, VariantSpec):
+        # the variants live in their own module, which builds on this one
+        from rnnkit.reference import variants
+
+        if layer_norm and spec.has_cell_state:  # the torch engine's refusal, word for word
+            raise ValueError(
+                f"Argument `layer_norm` is defined for variant='vanilla' only, got "
+                f"layer_norm={layer_norm!r} with variant={spec.variant!r}."
+            )
+        if layer_norm:
+            raise ValueError(
+                f"Argument `layer_norm=True` is defined for cells 'lstm', 'peephole_lstm' and "
+                f"'gru', not for '{spec.name}'."
+            )
+        if spec.has_cell_state:
+            return variants.LSTMVariant(spec.variant)
+        return variants.MUT(int(spec.variant[-1]))
     if layer_norm and not spec.layer_norm_allowed:
         raise ValueError(
             f"Argument `layer_norm=True` is defined for cells 'lstm', 'peephole_lstm' and "

@@ -77,9 +77,15 @@ import numpy as np
 
 from rnnkit.reference import losses
 from rnnkit.reference.activations import activate, activate_backward, check_activation
-from rnnkit.reference.cells import Cell, Deferred, InputCache, add_deferred, make_cell
+from rnnkit.reference.cells import (
+    Cell,
+    Deferred,
+    InputCache,
+    add_deferred,
+    cell_spec,
+    make_cell,
+)
 from rnnkit.reference.params import check_params, zeros_like
-from rnnkit.spec import get_spec
 
 __all__ = ["Forward", "Gradients", "Network", "default_loss"]
 
@@ -163,7 +169,8 @@ class Network:
     """A stacked, optionally bidirectional recurrent network with an optional output layer.
 
     Args:
-        cell: ``rnn``, ``jordan``, ``lstm``, ``peephole_lstm`` or ``gru``.
+        cell: ``rnn``, ``jordan``, ``lstm``, ``peephole_lstm``, ``gru``, or ``mut1``, ``mut2``,
+            ``mut3`` (:func:`rnnkit.reference.cells.make_cell`).
         input_size: ``I``.
         hidden_size: ``H``.
         num_layers: ``L``, layers stacked on each other.
@@ -176,11 +183,14 @@ class Network:
             outputs are the top layer's hidden states.
         output_activation: ``g``: identity, sigmoid, tanh or softmax (default identity).
         many_to_one: apply the output layer to the last step only.
+        variant: an LSTM gate ablation for ``lstm`` (``nig`` ... ``fgr``, see
+            :mod:`rnnkit.spec_variants`), or ``vanilla``.
 
     Raises:
         ValueError: an unknown cell or option, sizes that are not positive integers, options
             that do not combine (``output_activation`` without an output layer, ``jordan``
-            without ``output_size``).
+            without ``output_size``, a variant with layer_norm, MUT1/MUT2 with
+            ``input_size != hidden_size`` or a bidirectional stack).
     """
 
     def __init__(
@@ -197,8 +207,9 @@ class Network:
         output_size: int | None = None,
         output_activation: str | None = None,
         many_to_one: bool = False,
+        variant: str = "vanilla",
     ) -> None:
-        spec = get_spec(cell)
+        spec = cell_spec(cell, variant)
         self.input_size = _check_int("input_size", input_size)
         self.hidden_size = _check_int("hidden_size", hidden_size)
         self.num_layers = _check_int("num_layers", num_layers)
@@ -216,7 +227,9 @@ class Network:
             self.has_output_layer = False
             self.width = _check_int("output_size", output_size)
         else:
-            self.cell = make_cell(cell, nonlinearity=nonlinearity, layer_norm=layer_norm)
+            self.cell = make_cell(
+                cell, nonlinearity=nonlinearity, layer_norm=layer_norm, variant=variant
+            )
             self.has_output_layer = output_size is not None
             self.width = self.hidden_size
             if output_size is not None:
@@ -237,6 +250,15 @@ class Network:
         self.output_activation = activation
         self.nonlinearity = nonlinearity
         self.layer_norm = bool(layer_norm)
+        if getattr(spec, "input_is_hidden", False):  # MUT1, MUT2 add x_t to a gate
+            if self.bidirectional and self.num_layers > 1:  # the torch engine's refusal
+                raise ValueError(
+                    f"Argument `bidirectional=True` with num_layers={self.num_layers} does not "
+                    f"combine with kind={spec.name[-1]}: MUT{spec.name[-1]} needs every layer's "
+                    f"input to have hidden_size features, and a bidirectional layer outputs "
+                    f"2 * hidden_size."
+                )
+            self.parameter_shapes()  # refuses input_size != hidden_size
 
     def __repr__(self) -> str:
         return (
@@ -333,7 +355,7 @@ class Network:
                 value = rng.uniform(-k, k, size=shape)
                 if name.startswith("weight_hh") and recurrent_init != "uniform":
                     blocks = []
-                    for _ in range(self.spec.num_gates):
+                    for _ in range(shape[0] // H):  # the gate blocks of weight_hh
                         if recurrent_init == "identity":
                             blocks.append(np.eye(H))
                         else:
