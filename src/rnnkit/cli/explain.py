@@ -2,9 +2,15 @@
 
 ::
 
-    rnnkit explain CELL --params PARAMS.json --inputs INPUTS.json [--targets TARGETS.json]
-        [--output-activation identity|sigmoid|tanh|softmax] [--loss mse|bce|ce] [--lr ETA]
-        [--nonlinearity tanh|relu] [--plot FILE.png] [--json]
+    rnnkit explain CELL [--variant V] --params PARAMS.json --inputs INPUTS.json
+        [--targets TARGETS.json] [--output-activation identity|sigmoid|tanh|softmax]
+        [--loss mse|bce|ce] [--lr ETA] [--nonlinearity tanh|relu] [--plot FILE.png] [--json]
+
+CELL is a cell of ``rnnkit.spec`` (``elman`` and ``peephole`` are aliases) or ``mut1``,
+``mut2``, ``mut3`` (Jozefowicz et al. 2015; MUT1 and MUT2 need ``I = H``); ``--variant`` picks
+an LSTM gate ablation of Greff et al. 2017 (``rnnkit explain lstm --variant cifg ...``:
+``nig``, ``nfg``, ``nog``, ``niaf``, ``noaf``, ``cifg``, ``fgr``), whose removed gates have no
+row and whose weights hold only the blocks of the gates it has (``rnnkit.spec_variants``).
 
 PARAMS.json maps the spec's parameter names (``weight_ih``, ``weight_hh``, ``bias_ih``,
 ``bias_hh``, ... and the output layer's ``weight_hy``, ``bias_y``; a Jordan cell's own) to
@@ -12,9 +18,10 @@ nested lists in torch's layout, plus optional initial states ``h0``/``c0``/``y0`
 INPUTS.json is a list of time steps (each a list of numbers), or a list of such sequences for
 a batch. TARGETS.json holds one target per step (``null`` for none): a class index or one-hot
 list for ``ce``, numbers for ``mse`` and ``bce``. Without ``weight_hy`` (and not Jordan) the
-output is the hidden state. ``--json`` prints one JSON object (keys ``hidden``, ``outputs``,
-``steps``; with targets ``loss``, ``loss_per_step``, ``grads``, ``backward``,
-``step_grads``; with ``--lr`` also ``lr`` and ``updated``).
+output is the hidden state. FGR also takes ``weight_ah [3H, 3H]`` and an optional ``a0``.
+``--json`` prints one JSON object (keys ``cell``, ``hidden``, ``outputs``, ``steps``; with
+targets ``loss``, ``loss_per_step``, ``grads``, ``backward``, ``step_grads``; with ``--lr``
+also ``lr`` and ``updated``), the same keys for every cell and variant.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnkit.reference.cells import REFERENCE_CELL_NAMES
 from rnnkit.reference.trace import CELL_ALIASES, explain
-from rnnkit.spec import CELL_NAMES, NONLINEARITIES, OUTPUT_ACTIVATIONS
+from rnnkit.spec import NONLINEARITIES, OUTPUT_ACTIVATIONS
+from rnnkit.spec_variants import LSTM_VARIANTS
 
-CELL_CHOICES = (*CELL_NAMES, *CELL_ALIASES)
+CELL_CHOICES = (*REFERENCE_CELL_NAMES, *CELL_ALIASES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("cell", choices=CELL_CHOICES, metavar="CELL",
                         help=f"one of: {', '.join(CELL_CHOICES)}")
+    # checked by explain(), so that a bad value is one sentence with exit status 2
+    parser.add_argument("--variant", default="vanilla", metavar="V",
+                        help="LSTM gate ablation of Greff et al. 2017 (lstm only): "
+                             f"{', '.join(LSTM_VARIANTS)} (default vanilla)")
     parser.add_argument("--params", required=True, metavar="PARAMS.json",
                         help="parameter name -> nested list (torch layout)")
     parser.add_argument("--inputs", required=True, metavar="INPUTS.json",
@@ -77,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     trace = explain(
         args.cell, params, inputs, targets=targets, nonlinearity=args.nonlinearity,
         output_activation=args.output_activation, loss=args.loss, lr=args.lr,
+        variant=args.variant,
     )
     if args.plot:
         from rnnkit.reference.flow import plot_gradient_flow

@@ -7,13 +7,21 @@ through time step by step (every intermediate gradient and each step's share of 
 parameter gradient), the gradients summed over time, and the parameters after one SGD step
 ``θ ← θ - η dL/dθ``. :meth:`Trace.format` prints it; :meth:`Trace.to_json` gives the numbers.
 
+The cells are those of :mod:`rnnkit.spec` and the variants of :mod:`rnnkit.spec_variants`: an
+LSTM gate ablation (``explain("lstm", ..., variant="cifg")``; a removed gate has no row, CIFG
+shows ``f_t = 1 - i_t``, FGR the recurrence ``r_t = W_ah a_{t-1}``, its pre-activations
+``z_t`` and its state ``a_t = [i_t | f_t | o_t]``) or MUT1-3 (``explain("mut2", ...)``:
+``u_t``, the pre-activations ``a^z, a^r, a^n``, the gates ``z, r``, ``q_t = r_t ⊙ h_{t-1}``
+and the candidate ``n_t``). Every number comes from the engine's own forward caches and
+backward notes (:mod:`rnnkit.reference.cells`, :mod:`rnnkit.reference.variants`).
+
 Parameters use the spec's names without layer suffixes (``weight_ih``, ``weight_hh``,
 ``bias_ih``, ``bias_hh``, ...), plus the output layer's ``weight_hy [O, H]`` and
 ``bias_y [O]``; a Jordan cell's own ``weight_hy``/``bias_y`` are its output weights. Without
 ``weight_hy`` (and not Jordan) there is no output layer and the output ``y_t`` is the hidden
-state ``h_t``. Optional initial states: ``h0`` (and ``c0``), or ``y0`` for Jordan; zeros
-otherwise. The loss is the sum over steps (and sequences) ``L = Σ_t L_t``; see
-:mod:`rnnkit.reference.losses`.
+state ``h_t``. Optional initial states: ``h0`` (and ``c0``; ``a0`` of size ``3H`` for FGR), or
+``y0`` for Jordan; zeros otherwise. The loss is the sum over steps (and sequences)
+``L = Σ_t L_t``; see :mod:`rnnkit.reference.losses`.
 
 Examples:
     >>> params = {"weight_ih": [[0.5]], "weight_hh": [[-1.0]], "bias_ih": [0.0], "bias_hh": [0.0]}
@@ -34,9 +42,11 @@ import numpy as np
 
 from rnnkit.reference import losses
 from rnnkit.reference.activations import activate_backward
+from rnnkit.reference.cells import cell_spec
 from rnnkit.reference.network import Forward, Network, default_loss
 from rnnkit.reference.params import check_params, zeros_like
-from rnnkit.spec import get_spec
+from rnnkit.spec import CellSpec
+from rnnkit.spec_variants import VariantSpec
 
 __all__ = ["CELL_ALIASES", "Trace", "build_network", "explain", "parse_inputs", "parse_targets"]
 
@@ -46,8 +56,18 @@ CELL_ALIASES = {"elman": "rnn", "peephole": "peephole_lstm"}
 _SIGMA = {"sigmoid": "σ", "identity": "", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
 
 
-def _resolve_cell(cell: str) -> str:
-    return get_spec(CELL_ALIASES.get(cell, cell)).name
+def _resolve_cell(cell: str, variant: str) -> tuple[str, CellSpec]:
+    """``(name for Network, spec)``; refuses an unknown cell or variant, or a variant on a cell
+    that has none."""
+    name = CELL_ALIASES.get(cell, cell) if isinstance(cell, str) else cell
+    return name, cell_spec(name, variant)
+
+
+def _variant(spec: CellSpec) -> str:
+    """The LSTM ablation (``"cifg"`` ...), ``"mut"`` for MUT1-3, ``""`` for a spec cell."""
+    if not isinstance(spec, VariantSpec):
+        return ""
+    return spec.variant if spec.has_cell_state else "mut"
 
 
 def _as_array(name: str, value: object, expected: tuple[int, ...] | None) -> np.ndarray:
@@ -72,29 +92,36 @@ def build_network(
     *,
     nonlinearity: str = "tanh",
     output_activation: str | None = None,
+    variant: str = "vanilla",
 ) -> tuple[Network, dict[str, np.ndarray], tuple[np.ndarray, ...] | None]:
     """Build the one-layer network that ``params`` describe and check every parameter.
 
-    The sizes come from ``weight_ih [G*H, I]`` (and, for Jordan or an output layer, from
-    ``weight_hy [O, H]``); biases are expected when any bias is given, layer-norm gains when
+    The sizes come from ``weight_ih [G*H, I]`` (``G`` the blocks of ``weight_ih``: 3 for CIFG,
+    NIG, NFG, NOG; 2 for MUT1 and MUT2) and, for Jordan or an output layer, from
+    ``weight_hy [O, H]``; biases are expected when any bias is given, layer-norm gains when
     any ``ln_*`` is given.
 
     Args:
-        cell: ``rnn`` (or ``elman``), ``jordan``, ``lstm``, ``peephole_lstm``, ``gru``.
-        params: spec name -> nested lists (or arrays), plus optional ``h0``/``c0``/``y0``.
+        cell: ``rnn`` (or ``elman``), ``jordan``, ``lstm``, ``peephole_lstm`` (or
+            ``peephole``), ``gru``, ``mut1``, ``mut2``, ``mut3``.
+        params: spec name -> nested lists (or arrays), plus optional ``h0``/``c0``/``y0``
+            (``a0`` for FGR).
         nonlinearity: ``tanh`` or ``relu`` for ``rnn`` and ``jordan``.
         output_activation: of the output layer (or of the Jordan cell); default identity.
+        variant: an LSTM gate ablation (``nig``, ``nfg``, ``nog``, ``niaf``, ``noaf``,
+            ``cifg``, ``fgr``; ``lstm`` only) or ``vanilla``.
 
     Returns:
         ``(network, parameters under the network's names, initial state or None)``.
 
     Raises:
         ValueError: a parameter is missing or unknown (named, with the parameters
-            expected), a shape does not fit (named, with both shapes), or options that do not
-            combine.
+            expected), a shape does not fit (named, with both shapes; MUT1 and MUT2 need
+            ``I = H``), an unknown cell or variant, a variant for a cell other than ``lstm``,
+            or options that do not combine.
     """
-    name = _resolve_cell(cell)
-    spec = get_spec(name)
+    cell_name, spec = _resolve_cell(cell, variant)
+    name = spec.name
     if not isinstance(params, Mapping):
         raise TypeError(
             f"Argument `params` must map parameter names to nested lists, got "
@@ -106,13 +133,19 @@ def build_network(
             f"[{spec.num_gates}*H, I] for a '{name}' cell (it fixes I and H)."
         )
     w_ih = _as_array("weight_ih", params["weight_ih"], None)
-    G = spec.num_gates
+    G = len(spec.input_gates) if isinstance(spec, VariantSpec) else spec.num_gates
     if w_ih.ndim != 2 or w_ih.shape[0] % G or min(w_ih.shape) == 0:
         raise ValueError(
             f"Parameter `weight_ih` has shape {tuple(w_ih.shape)}, expected "
             f"({G}*H, I) = [{G}*H, I] for a '{name}' cell."
         )
     H, I = w_ih.shape[0] // G, w_ih.shape[1]
+    if getattr(spec, "input_is_hidden", False) and I != H:
+        raise ValueError(
+            f"Parameter `weight_ih` has shape {tuple(w_ih.shape)}, but a '{name}' cell adds x_t "
+            f"itself to a gate, so its input size must equal its hidden size H={H}: expected "
+            f"({G * H}, {H})."
+        )
     state_keys = {f"{s}0" for s in spec.state_names}
     bias_names = {"bias_ih", "bias_hh", "bias_yh", "bias_y"}
     bias = any(k in params for k in bias_names)
@@ -138,9 +171,9 @@ def build_network(
             f"defined for 'lstm', 'peephole_lstm' and 'gru'."
         )
     network = Network(
-        name, I, H,
+        cell_name, I, H,
         nonlinearity=nonlinearity, layer_norm=layer_norm, bias=bias,
-        output_size=O, output_activation=output_activation,
+        output_size=O, output_activation=output_activation, variant=variant,
     )
     external = {_external(k): v for k, v in network.parameter_shapes().items()}
     given = {k: v for k, v in params.items() if k not in state_keys}
@@ -284,9 +317,15 @@ def _nested(a: np.ndarray, decimals: int) -> str:
     return "[" + ", ".join(_nested(row, decimals) for row in a) + "]"
 
 
-# what each cell's step shows, in order: (cache key, symbol, equation)
+# what each cell's step shows, in order: (key, symbol, equation); the key names the value in
+# the JSON and, but for the renames of _renames, in the cell's forward cache (backward notes)
 def _forward_rows(network: Network) -> list[tuple[str, str, str]]:
     cell = network.spec.name
+    kind = _variant(network.spec)
+    if kind == "mut":
+        return _mut_forward_rows(int(cell[-1]))
+    if kind:
+        return _lstm_variant_forward_rows(kind, network.spec.gates)
     f = getattr(network.cell, "nonlinearity", "tanh")
     ln = network.layer_norm
     W_ih = "LN(W_ih x_t)" if ln else "W_ih x_t"
@@ -325,8 +364,94 @@ def _forward_rows(network: Network) -> list[tuple[str, str, str]]:
     ]
 
 
+def _lstm_variant_forward_rows(variant: str, gates: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """The rows of an LSTM ablation: only the gates it has (CIFG: ``f_t = 1 - i_t``)."""
+    fgr = variant == "fgr"
+    a = "z" if fgr else "a"  # FGR's state is a_t, so its pre-activations are z_t
+    rows = []
+    if fgr:
+        rows.append(("r", "r", "W_ah a_{t-1}   = [r_i | r_f | r_o]"))
+    blocks = " | ".join(f"{a}_{gate}" for gate in gates)
+    rows.append((a, a, "W_ih x_t + b_ih + W_hh h_{t-1} + b_hh"
+                 + (" + [r_i | r_f | 0 | r_o]" if fgr else "") + f"   = [{blocks}]"))
+    if "i" in gates:
+        rows.append(("i", "i", f"σ({a}_i)"))
+    if "f" in gates:
+        rows.append(("f", "f", f"σ({a}_f)"))
+    elif variant == "cifg":
+        rows.append(("f", "f", "1 - i_t   (coupled input and forget gate)"))
+    rows.append(("g", "g", f"{a}_g" if variant == "niaf" else f"tanh({a}_g)"))
+    forget = "f_t ⊙ c_{t-1}" if variant != "nfg" else "c_{t-1}"
+    write = "i_t ⊙ g_t" if variant != "nig" else "g_t"
+    rows.append(("c", "c", f"{forget} + {write}"))
+    if "o" in gates:
+        rows.append(("o", "o", f"σ({a}_o)"))
+    squash = "c_t" if variant == "noaf" else "tanh(c_t)"
+    rows.append(("h", "h", f"o_t ⊙ {squash}" if variant != "nog" else squash))
+    if fgr:
+        rows.append(("a", "a", "[i_t | f_t | o_t]   (what the gates of step t+1 read)"))
+    return rows
+
+
+def _mut_forward_rows(kind: int) -> list[tuple[str, str, str]]:
+    """The rows of MUT1-3: the input part, the gates r and z, and the candidate n."""
+    u = {
+        1: "[W_xz x_t + b_xz | W_xr x_t + b_xr | tanh(x_t)]   (weight_ih = [W_xz; W_xr])",
+        2: "[W_xz x_t + b_xz | x_t | W_xh x_t + b_xh]   (weight_ih = [W_xz; W_xh])",
+        3: "W_ih x_t + b_ih   (weight_ih = [W_xz; W_xr; W_xh])",
+    }[kind]
+    a_z = {1: "u_z", 2: "u_z + W_hz h_{t-1} + b_hz", 3: "u_z + W_hz tanh(h_{t-1}) + b_hz"}[kind]
+    return [
+        ("u", "u", f"[u_z | u_r | u_h] = {u}"),
+        ("a_r", "a^r", "u_r + W_hr h_{t-1} + b_hr"),
+        ("r", "r", "σ(a^r_t)"),
+        ("a_z", "a^z", a_z),
+        ("z", "z", "σ(a^z_t)"),
+        ("s", "s", "r_t ⊙ h_{t-1}"),
+        ("a_n", "a^n", "u_h + W_hh s_t + b_hh"),
+        ("n", "n", "tanh(a^n_t)   (the candidate)"),
+        ("h", "h", "n_t ⊙ z_t + h_{t-1} ⊙ (1 - z_t)"),
+    ]
+
+
+def _renames(spec: CellSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """Where the trace's symbol differs from the engine's name: ``(forward: trace key -> cache
+    key, backward: note -> trace key)``.
+
+    FGR's state is ``a_t``, so its pre-activations (the cache's ``a``) are ``z_t`` and its
+    recurrence ``r_t``; MUT's ``r_t ⊙ h_{t-1}`` (the cache's ``q``) is ``s_t``, ``q_t`` being
+    the output layer's pre-activation.
+    """
+    kind = _variant(spec)
+    if kind == "fgr":
+        return {"z": "a", "r": "rec"}, {"d_a": "d_z"}
+    if kind == "mut":
+        return {"s": "q"}, {"d_q": "d_s"}
+    return {}, {}
+
+
+def _step_values(
+    rows: list[tuple[str, str, str]], cache: Mapping[str, Any], state: tuple[np.ndarray, ...],
+    spec: CellSpec,
+) -> dict[str, np.ndarray]:
+    """The values of one step's rows, from the step's forward cache and new state."""
+    forward, _ = _renames(spec)
+    values = {}
+    for key, _, _ in rows:
+        if key == "a" and _variant(spec) == "fgr":
+            values[key] = state[2]  # the state a_t = [i_t; f_t; o_t]
+        else:
+            values[key] = cache[forward.get(key, key)]
+    return values
+
+
 def _backward_rows(network: Network) -> list[tuple[str, str, str]]:
     cell = network.spec.name
+    kind = _variant(network.spec)
+    if kind == "mut":
+        return _mut_backward_rows(int(cell[-1]))
+    if kind:
+        return _lstm_variant_backward_rows(kind, network.spec.gates)
     if cell == "rnn":
         return [
             ("d_h", "dL/dh_t", "(from the output at t) + (from step t+1)"),
@@ -361,6 +486,64 @@ def _backward_rows(network: Network) -> list[tuple[str, str, str]]:
         ("d_r", "dL/dr_t", "dL/dn_t ⊙ (1 - n_t²) ⊙ v_n"),
         ("d_a", "dL/du_t", "[dL/dr ⊙ r(1-r) | dL/dz ⊙ z(1-z) | dL/dn ⊙ (1-n²)]"),
         ("d_h_prev", "dL/dh_{t-1}", "dL/dh_t ⊙ z_t + W_hhᵀ dL/dv_t   (sent to step t-1)"),
+    ]
+
+
+def _lstm_variant_backward_rows(
+    variant: str, gates: tuple[str, ...]
+) -> list[tuple[str, str, str]]:
+    """The backward rows of an LSTM ablation (the notes of ``LSTMVariant.step_backward``)."""
+    fgr = variant == "fgr"
+    a = "z" if fgr else "a"
+    nxt = "   + dL/da_t[{}] (from step t+1)"
+    squash = "c_t" if variant == "noaf" else "tanh(c_t)"
+    dsquash = "" if variant == "noaf" else " ⊙ (1 - tanh²(c_t))"
+    rows = [("d_h", "dL/dh_t", "(from the output at t) + (from step t+1)")]
+    if fgr:
+        rows.append(("d_a_state", "dL/da_t", "(from step t+1, whose gates read a_t)"))
+    if "o" in gates:
+        rows.append(("d_o", "dL/do_t", f"dL/dh_t ⊙ {squash}" + (nxt.format("o") if fgr else "")))
+    o = " ⊙ o_t" if "o" in gates else ""
+    rows.append(("d_c", "dL/dc_t", f"dL/dh_t{o}{dsquash} + (from step t+1)"))
+    if "f" in gates or variant == "cifg":
+        rows.append(("d_f", "dL/df_t", "dL/dc_t ⊙ c_{t-1}" + (nxt.format("f") if fgr else "")))
+    if "i" in gates:
+        rows.append(("d_i", "dL/di_t", "dL/dc_t ⊙ g_t"
+                     + ("" if variant != "cifg" else " - dL/df_t   (f_t = 1 - i_t)")
+                     + (nxt.format("i") if fgr else "")))
+    rows.append(("d_g", "dL/dg_t", "dL/dc_t ⊙ i_t" if "i" in gates else "dL/dc_t   (i_t = 1)"))
+    local = {"i": "dL/di ⊙ i(1-i)", "f": "dL/df ⊙ f(1-f)", "o": "dL/do ⊙ o(1-o)",
+             "g": "dL/dg" if variant == "niaf" else "dL/dg ⊙ (1-g²)"}
+    rows.append((f"d_{a}", f"dL/d{a}_t", "[" + " | ".join(local[gate] for gate in gates) + "]"))
+    rows.append(("d_h_prev", "dL/dh_{t-1}", f"W_hhᵀ dL/d{a}_t   (sent to step t-1)"))
+    rows.append(("d_c_prev", "dL/dc_{t-1}",
+                 ("dL/dc_t ⊙ f_t" if variant != "nfg" else "dL/dc_t   (f_t = 1)")
+                 + "   (sent to step t-1)"))
+    if fgr:
+        rows.append(("d_a_prev", "dL/da_{t-1}",
+                     "W_ahᵀ [dL/dz_i | dL/dz_f | dL/dz_o]   (sent to step t-1)"))
+    return rows
+
+
+def _mut_backward_rows(kind: int) -> list[tuple[str, str, str]]:
+    """The backward rows of MUT1-3 (the notes of ``MUT.step_backward``)."""
+    through_z = {
+        1: "",
+        2: " + W_hzᵀ dL/da^z_t",
+        3: " + (W_hzᵀ dL/da^z_t) ⊙ (1 - tanh²(h_{t-1}))",
+    }[kind]
+    return [
+        ("d_h", "dL/dh_t", "(from the output at t) + (from step t+1)"),
+        ("d_n", "dL/dn_t", "dL/dh_t ⊙ z_t"),
+        ("d_z", "dL/dz_t", "dL/dh_t ⊙ (n_t - h_{t-1})"),
+        ("d_s", "dL/ds_t", "W_hhᵀ (dL/dn_t ⊙ (1 - n_t²))"),
+        ("d_r", "dL/dr_t", "dL/ds_t ⊙ h_{t-1}"),
+        ("d_a", "dL/da_t",
+         "[dL/dz ⊙ z(1-z) | dL/dr ⊙ r(1-r) | dL/dn ⊙ (1-n²)] = [dL/da^z | dL/da^r | dL/da^n]"
+         "   (= dL/du_t)"),
+        ("d_h_prev", "dL/dh_{t-1}",
+         f"dL/dh_t ⊙ (1 - z_t) + dL/ds_t ⊙ r_t + W_hrᵀ dL/da^r_t{through_z}   "
+         "(sent to step t-1)"),
     ]
 
 
@@ -485,12 +668,15 @@ class Trace:
             return text.replace("{t-1}", f"{t}").replace("_t", f"_{t + 1}")
 
         lines = []
-        title = {
-            "rnn": f"Elman network ({net.nonlinearity} hidden units)",
-            "jordan": f"Jordan network ({net.nonlinearity} hidden units, "
-                      f"{net.output_activation} outputs fed back)",
-            "lstm": "LSTM", "peephole_lstm": "LSTM with peepholes", "gru": "GRU",
-        }[spec.name]
+        if isinstance(spec, VariantSpec):
+            title = spec.description  # "LSTM with coupled input and forget gate (f = 1 - i)"
+        else:
+            title = {
+                "rnn": f"Elman network ({net.nonlinearity} hidden units)",
+                "jordan": f"Jordan network ({net.nonlinearity} hidden units, "
+                          f"{net.output_activation} outputs fed back)",
+                "lstm": "LSTM", "peephole_lstm": "LSTM with peepholes", "gru": "GRU",
+            }[spec.name]
         if net.layer_norm:
             title += " with layer normalisation"
         sizes = f"I={net.input_size}, H={net.hidden_size}"
@@ -578,11 +764,13 @@ def explain(
     output_activation: str | None = None,
     loss: str | None = None,
     lr: float | None = None,
+    variant: str = "vanilla",
 ) -> Trace:
     """Run a one-layer network on ``inputs`` and record the worked solution.
 
     Args:
-        cell: ``rnn``/``elman``, ``jordan``, ``lstm``, ``peephole_lstm``, ``gru``.
+        cell: ``rnn``/``elman``, ``jordan``, ``lstm``, ``peephole_lstm``/``peephole``,
+            ``gru``, ``mut1``, ``mut2``, ``mut3``.
         params: spec names -> nested lists or arrays (see the module docstring).
         inputs: a list of steps, or a list of sequences (:func:`parse_inputs`), or an array
             ``[B, T, I]``.
@@ -592,15 +780,27 @@ def explain(
         output_activation: identity, sigmoid, tanh or softmax.
         loss: ``mse``, ``bce`` or ``ce`` (default from the output activation).
         lr: the learning rate of the SGD step shown at the end (needs targets).
+        variant: an LSTM gate ablation for ``lstm`` (``nig``, ``nfg``, ``nog``, ``niaf``,
+            ``noaf``, ``cifg``, ``fgr``; :mod:`rnnkit.spec_variants`) or ``vanilla``.
 
     Returns:
         A :class:`Trace`.
 
     Raises:
-        ValueError: bad parameters (named, with both shapes), inputs, targets or options.
+        ValueError: bad parameters (named, with both shapes), inputs, targets or options; an
+            unknown variant or a variant for a cell other than ``lstm``.
+
+    Example:
+        >>> params = {"weight_ih": [[0.5], [1.0], [-0.5]], "weight_hh": [[0.1], [0.2], [0.3]]}
+        >>> trace = explain("lstm", params, [[1.0], [-1.0]], variant="cifg")
+        >>> [key for key in trace.steps[0]]
+        ['a', 'i', 'f', 'g', 'c', 'o', 'h']
+        >>> bool(np.allclose(trace.steps[0]["f"], 1 - trace.steps[0]["i"]))
+        True
     """
     network, p, init = build_network(
-        cell, params, nonlinearity=nonlinearity, output_activation=output_activation
+        cell, params, nonlinearity=nonlinearity, output_activation=output_activation,
+        variant=variant,
     )
     if isinstance(inputs, np.ndarray):
         x, batched = np.asarray(inputs, dtype=np.float64), inputs.ndim == 3
@@ -619,10 +819,8 @@ def explain(
         init = tuple(np.broadcast_to(s, (1, B, s.shape[-1])).copy() for s in init)
     fwd = network.forward(p, x, init)
     run = fwd.runs[0][0]
-    steps = []
-    for t in range(T):
-        values = {key: run.caches[t][key] for key, _, _ in _forward_rows(network)}
-        steps.append(values)
+    rows = _forward_rows(network)
+    steps = [_step_values(rows, run.caches[t], run.states[t], network.spec) for t in range(T)]
     hidden = np.stack([run.caches[t]["h"] for t in range(T)], axis=1)          # [B, T, H]
     if network.has_output_layer:
         z = fwd.pre_activations
@@ -672,6 +870,7 @@ def _trace_backward(
     T = fwd.x.shape[0]
     cell_p = network.layer_params(p, 0, 0)
     d_state = tuple(np.zeros_like(s) for s in run.initial)
+    _, renamed = _renames(network.spec)
     backward: list[dict[str, np.ndarray]] = [{} for _ in range(T)]
     step_grads: list[dict[str, np.ndarray]] = [{} for _ in range(T)]
     for t in reversed(range(T)):
@@ -691,7 +890,9 @@ def _trace_backward(
             d_from_output = d_y
         d_state = (d_state[0] + d_from_output, *d_state[1:])
         g_cell = network.layer_params(g, 0, 0)
-        d_u, d_state = cell.step_backward(cell_p, d_state, run.caches[t], g_cell, notes)
+        cell_notes: dict[str, np.ndarray] = {}
+        d_u, d_state = cell.step_backward(cell_p, d_state, run.caches[t], g_cell, cell_notes)
+        notes.update({renamed.get(k, k): v for k, v in cell_notes.items()})
         cell.project_input_backward(cell_p, d_u[None], run.in_cache.time_slice(t, t + 1), g_cell)
         backward[t] = notes
         step_grads[t] = {_external(k): v for k, v in g.items()}

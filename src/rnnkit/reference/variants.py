@@ -110,12 +110,13 @@ class LSTMVariant(Cell):
         # a_t = u_t + v_t, the variant's gate blocks side by side
         a = u_t + v                                                            # [B, G*H]
         pre = _blocks(a, self.spec.gates, H)                                   # [B, H] each
-        a_prev = None
+        a_prev = rec = None
         if variant == "fgr":
             a_prev = state[2]                                                  # [B, 3H]
-            # [a_i; a_f; a_o] += W_ah [i_{t-1}; f_{t-1}; o_{t-1}]   (in place: views of a)
-            recurrence = _blocks(a_prev @ params["weight_ah"].T, ("i", "f", "o"), H)  # [B, H]
-            for gate, r in recurrence.items():
+            # r_t = W_ah [i_{t-1}; f_{t-1}; o_{t-1}]
+            rec = a_prev @ params["weight_ah"].T                               # [B, 3H]
+            # [a_i; a_f; a_o] += r_t   (in place: views of a)
+            for gate, r in _blocks(rec, ("i", "f", "o"), H).items():          # [B, H] each
                 pre[gate] += r
         one = np.ones_like(c_prev)                                             # [B, H]
         # i_t = σ(a_i)                                  (nig: i_t = 1)
@@ -139,8 +140,9 @@ class LSTMVariant(Cell):
         if variant == "fgr":
             # a_t = [i_t; f_t; o_t], what the next step's gates read
             new_state = (h, c, np.concatenate([i, f, o], axis=1))              # + [B, 3H]
+        # a: the pre-activations (with the recurrence for fgr); rec: r_t (fgr) or None
         cache = {
-            "h_prev": h_prev, "c_prev": c_prev, "a_prev": a_prev, "u": u_t,
+            "h_prev": h_prev, "c_prev": c_prev, "a_prev": a_prev, "u": u_t, "a": a, "rec": rec,
             "i": i, "f": f, "g": g, "o": o, "c": c, "s": s, "h": h,
         }
         return new_state, cache
@@ -201,6 +203,9 @@ class LSTMVariant(Cell):
         if notes is not None:
             notes.update(d_h=d_h, d_c=d_c, d_i=d_i, d_f=d_f, d_g=d_g, d_o=d_o, d_a=d_a,
                          d_h_prev=d_h_prev, d_c_prev=d_c_prev)
+            if variant == "fgr":
+                # dL/da_t from the next step's gates, and dL/da_{t-1} sent back
+                notes.update(d_a_state=d_state[2], d_a_prev=d_prev[1])
         return d_a, (d_h_prev, *d_prev)
 
 
@@ -312,24 +317,28 @@ class MUT(Cell):
         W = _rows(params["weight_hh"], gates, H)                               # [H, H] each
         b = _rows(params["bias_hh"], gates, H) if "bias_hh" in params else {}  # [H] each
         u = _blocks(u_t, ("z", "r", "h"), H)                                   # [B, H] each
-        # r_t = σ(u_r + W_hr h_{t-1} + b_hr)
-        r = sigmoid(u["r"] + h_prev @ W["r"].T + b.get("r", 0.0))              # [B, H]
+        # r_t = σ(a_r),  a_r = u_r + W_hr h_{t-1} + b_hr
+        a_r = u["r"] + h_prev @ W["r"].T + b.get("r", 0.0)                     # [B, H]
+        r = sigmoid(a_r)                                                       # [B, H]
         z_in = None
         if self.kind == 1:
-            # MUT1: z_t = σ(u_z)   (x_t only)
-            z = sigmoid(u["z"])                                                # [B, H]
+            # MUT1: z_t = σ(a_z),  a_z = u_z   (x_t only)
+            a_z = u["z"]                                                       # [B, H]
         else:
-            # MUT2: z_t = σ(u_z + W_hz h_{t-1} + b_hz);  MUT3: W_hz tanh(h_{t-1})
+            # MUT2: a_z = u_z + W_hz h_{t-1} + b_hz;  MUT3: W_hz tanh(h_{t-1})
             z_in = h_prev if self.kind == 2 else np.tanh(h_prev)               # [B, H]
-            z = sigmoid(u["z"] + z_in @ W["z"].T + b.get("z", 0.0))            # [B, H]
+            a_z = u["z"] + z_in @ W["z"].T + b.get("z", 0.0)                   # [B, H]
+        # z_t = σ(a_z)
+        z = sigmoid(a_z)                                                       # [B, H]
         # q_t = r_t ⊙ h_{t-1}
         q = r * h_prev                                                         # [B, H]
-        # n_t = tanh(u_h + W_hh q_t + b_hh)
-        n = np.tanh(u["h"] + q @ W["h"].T + b.get("h", 0.0))                   # [B, H]
+        # n_t = tanh(a_n),  a_n = u_h + W_hh q_t + b_hh   (the candidate)
+        a_n = u["h"] + q @ W["h"].T + b.get("h", 0.0)                          # [B, H]
+        n = np.tanh(a_n)                                                       # [B, H]
         # h_t = n_t ⊙ z_t + h_{t-1} ⊙ (1 - z_t)
         h = n * z + h_prev * (1.0 - z)                                         # [B, H]
-        cache = {"h_prev": h_prev, "u": u_t, "r": r, "z": z, "z_in": z_in, "q": q, "n": n,
-                 "h": h}
+        cache = {"h_prev": h_prev, "u": u_t, "a_r": a_r, "r": r, "a_z": a_z, "z": z,
+                 "z_in": z_in, "q": q, "a_n": a_n, "n": n, "h": h}
         return (h,), cache
 
     def step_backward(
@@ -383,5 +392,6 @@ class MUT(Cell):
         # dL/du_t: u enters a_z, a_r, a_n with weight 1
         d_u = np.concatenate([d_az, d_ar, d_an], axis=1)                       # [B, 3H]
         if notes is not None:
-            notes.update(d_h=d_h, d_n=d_n, d_z=d_z, d_r=d_r, d_a=d_u, d_h_prev=d_h_prev)
+            notes.update(d_h=d_h, d_n=d_n, d_z=d_z, d_q=d_q, d_r=d_r, d_a=d_u,
+                         d_h_prev=d_h_prev)
         return d_u, (d_h_prev,)
