@@ -85,8 +85,6 @@ def test_learned_initial_states_are_left_out() -> None:
 def test_refusals() -> None:
     with pytest.raises(TypeError, match=r"Argument `module` must be an rnnkit\.nn cell or layer"):
         to_reference(torch.nn.Linear(2, 3))
-    with pytest.raises(ValueError, match="proj_size=2; the reference engine has no"):
-        to_reference(torch.nn.LSTM(3, 4, proj_size=2))
     net = Network("peephole_lstm", 3, 4)
     with pytest.raises(ValueError, match="`torch_module=True` needs a plain 'rnn', 'lstm' or"):
         from_reference(net.init_params(), net, torch_module=True)

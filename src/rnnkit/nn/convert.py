@@ -11,6 +11,9 @@ conversion is a copy between tensors and NumPy arrays plus the network's configu
 * :func:`from_reference` -- a reference dict (and its network or cell) -> an ``rnnkit.nn``
   module, or a ``torch.nn`` one for the plain cells (``torch_module=True``).
 
+An LSTM layer with ``proj_size=P`` converts both ways: its ``weight_hr_l{k} [P, H]`` is a
+reference parameter like any other and the network is built with the same ``proj_size``.
+
 So a model trained fast can be explained slowly::
 
     net, params = reference_network(layer), to_reference(layer)
@@ -88,14 +91,8 @@ def to_reference(module: nn.Module) -> dict[str, np.ndarray]:
 
     Raises:
         TypeError: an unsupported module.
-        ValueError: a layer with ``proj_size`` (the reference has no projection).
     """
     _kind(module)
-    if getattr(module, "proj_size", 0):
-        raise ValueError(
-            f"Argument `module` has proj_size={module.proj_size}; the reference engine has no "
-            f"LSTM projection."
-        )
     skip = set()
     if isinstance(module, rnn_nn.RecurrentLayer):
         for names in module._state_param_names:
@@ -110,16 +107,15 @@ def to_reference(module: nn.Module) -> dict[str, np.ndarray]:
 def reference_network(module: nn.Module) -> Network | Cell:
     """The reference :class:`Network` (for a layer) or cell (for a cell) matching ``module``.
 
+    An LSTM layer's ``proj_size`` is passed on (:class:`Network` ``proj_size``).
+
     Raises:
         TypeError: an unsupported module.
-        ValueError: a layer with ``proj_size``.
+
+    >>> reference_network(torch.nn.LSTM(3, 4, proj_size=2)).parameter_shapes()["weight_hr_l0"]
+    (2, 4)
     """
     name, kind = _kind(module)
-    if getattr(module, "proj_size", 0):
-        raise ValueError(
-            f"Argument `module` has proj_size={module.proj_size}; the reference engine has no "
-            f"LSTM projection."
-        )
     nonlinearity = _nonlinearity(module) if name in ("rnn", "jordan") else "tanh"
     activation = getattr(module, "output_activation", "identity") if name == "jordan" else None
     layer_norm = bool(getattr(module, "layer_norm", False))
@@ -137,6 +133,7 @@ def reference_network(module: nn.Module) -> Network | Cell:
         bias=bool(module.bias),
         output_size=getattr(module, "output_size", None) if name == "jordan" else None,
         output_activation=activation,
+        proj_size=int(getattr(module, "proj_size", 0) or 0),
     )
 
 
@@ -171,7 +168,8 @@ def from_reference(
         network: the reference :class:`Network` (gives a layer), a reference cell or a cell
             name (gives a cell; sizes from ``weight_ih`` and Jordan's ``weight_hy``).
         torch_module: build ``torch.nn.RNN/LSTM/GRU`` (or ``*Cell``) instead of ``rnnkit.nn``;
-            only for plain ``rnn``, ``lstm``, ``gru`` without layer norm.
+            only for plain ``rnn``, ``lstm``, ``gru`` without layer norm. A network with
+            ``proj_size`` gives ``rnnkit.nn.LSTM(proj_size=P)`` or ``torch.nn.LSTM(proj_size=P)``.
         batch_first: the layer's ``batch_first``.
         dtype: the parameters' dtype (default: float64 for float64 arrays, else float32).
 
@@ -203,6 +201,8 @@ def from_reference(
         )
         if network.layer_norm:
             common["layer_norm"] = True
+        if network.proj_size:
+            common["proj_size"] = network.proj_size
         if torch_module:
             if name not in _TORCH_CLASSES:
                 raise ValueError(

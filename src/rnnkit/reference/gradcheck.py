@@ -24,7 +24,9 @@ with random upstream gradients ``G`` (never all ones, which would hide a transpo
 permuted gradient). With ``truncate=k`` the scalar is the *truncated* objective: the sum
 over loss terms of each term computed by a forward pass over its window only, with the states
 entering the window held at their unperturbed values -- an independent restatement of
-:mod:`rnnkit.reference.network`'s definition, so the check tests that definition too.
+:mod:`rnnkit.reference.network`'s definition, so the check tests that definition too. With
+``lengths`` that restatement runs each sequence alone, cut to its own length (no masks at
+all), which restates the meaning of ``lengths`` as well.
 
 Examples:
     >>> from rnnkit.reference.network import Network
@@ -37,7 +39,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,6 +244,7 @@ def check_network_gradients(
     mask: np.ndarray | None = None,
     reduction: str = "sum",
     truncate: int | None = None,
+    lengths: Sequence[int] | np.ndarray | None = None,
     seed: int = 0,
     eps: float = DEFAULT_EPS,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -258,6 +261,8 @@ def check_network_gradients(
             :meth:`Network.loss`); without, ``f = Σ G ⊙ outputs + Σ G_s ⊙ final state`` with
             random ``G`` drawn from ``seed``.
         truncate: check truncated BPTT (see the module docstring).
+        lengths: each sequence's true length, as :meth:`Network.forward` (the loss then
+            counts the valid steps only, :meth:`Network.loss`).
         seed: seeds the random initial state and upstream gradients.
         eps: finite-difference step.
         tolerance: largest error that passes.
@@ -279,51 +284,56 @@ def check_network_gradients(
         init = tuple(0.5 * rng.normal(size=s.shape) for s in network.initial_state(B))
     else:
         init = tuple(np.array(s, dtype=np.float64) for s in initial_state)
-    fwd0 = network.forward(params, x, init)
+    fwd0 = network.forward(params, x, init, lengths)
     loss_name = default_loss(network.output_activation) if loss is None else loss
     g_out = rng.normal(size=fwd0.outputs.shape)
     g_final = tuple(rng.normal(size=s.shape) for s in fwd0.final_state)
     if targets is None:
         d_out, d_final = g_out, g_final
     else:
-        _, d_out = losses.loss(loss_name, fwd0.outputs, targets, mask=mask, reduction=reduction)
+        _, d_out = network.loss(fwd0, targets, loss=loss_name, mask=mask, reduction=reduction)
         d_final = None
         t_full = losses.check_targets(loss_name, fwd0.outputs, targets)
+        counted = fwd0.loss_mask(mask)
         weights = (
-            np.ones(fwd0.outputs.shape[:-1]) if mask is None else np.asarray(mask, dtype=float)
+            np.ones(fwd0.outputs.shape[:-1]) if counted is None
+            else np.asarray(counted, dtype=float)
         )
         scale = 1.0 / weights.sum() if reduction == "mean" and weights.sum() > 0 else 1.0
     grads = network.backward(params, fwd0, d_out, d_final, truncate=truncate)
 
     def term_value(
-        y: np.ndarray, final: State | None, t: int, with_final: tuple[bool, bool]
+        y: np.ndarray, final: State | None, t: int, with_final: tuple[bool, bool],
+        rows: slice,
     ) -> float:
-        """The loss term of step ``t`` from that step's outputs ``y [B, O]``."""
+        """The loss term of step ``t`` of the sequences ``rows`` from their outputs ``y``."""
         if targets is not None:
             if network.many_to_one:
-                terms, _ = losses.loss_terms(loss_name, y, t_full)
-                return float((terms * weights).sum() * scale)
-            terms, _ = losses.loss_terms(loss_name, y, t_full[:, t])
-            return float((terms * weights[:, t]).sum() * scale)
-        g = g_out if network.many_to_one else g_out[:, t]
+                terms, _ = losses.loss_terms(loss_name, y, t_full[rows])
+                return float((terms * weights[rows]).sum() * scale)
+            terms, _ = losses.loss_terms(loss_name, y, t_full[rows, t])
+            return float((terms * weights[rows, t]).sum() * scale)
+        g = g_out[rows] if network.many_to_one else g_out[rows, t]
         value = float((g * y).sum())
         if final is not None:  # the final state's term: forward directions at T-1, backward at 0
             D = network.num_directions
             for s, g_s in zip(final, g_final, strict=True):
                 for row in range(s.shape[0]):
                     if with_final[row % D]:
-                        value += float((g_s[row] * s[row]).sum())
+                        value += float((g_s[row, rows] * s[row]).sum())
         return value
 
     def objective() -> float:
         if truncate is not None:
-            return _truncated_objective(network, params, x, init, fwd0, truncate, term_value)
-        fwd = network.forward(params, x, init)
+            return _truncated_objective(
+                network, params, x, init, fwd0, truncate, term_value, fwd0.lengths
+            )
+        fwd = network.forward(params, x, init, lengths)
         if targets is None:
             return float((g_out * fwd.outputs).sum()) + float(
                 sum((g * s).sum() for g, s in zip(g_final, fwd.final_state, strict=True))
             )
-        return losses.loss(loss_name, fwd.outputs, targets, mask=mask, reduction=reduction)[0]
+        return network.loss(fwd, targets, loss=loss_name, mask=mask, reduction=reduction)[0]
 
     tensors: dict[str, np.ndarray] = dict(params)
     analytic: dict[str, np.ndarray] = dict(grads.params)
@@ -340,32 +350,44 @@ def _truncated_objective(
     init: State,
     fwd0: Forward,
     truncate: int,
-    term_value: Callable[[np.ndarray, State | None, int, tuple[bool, bool]], float],
+    term_value: Callable[[np.ndarray, State | None, int, tuple[bool, bool], slice], float],
+    lengths: np.ndarray | None = None,
 ) -> float:
-    """``Σ_t L_t`` with each ``L_t`` from a forward pass over its window alone."""
+    """``Σ_t L_t`` with each ``L_t`` from a forward pass over its window alone.
+
+    Without lengths all sequences go together; with lengths each sequence ``b`` goes alone,
+    cut to its own ``n_b`` steps, so its windows end at ``n_b - 1``.
+    """
     T = x.shape[1]
     D, L = network.num_directions, network.num_layers
     runs = fwd0.runs
-    terms = [T - 1] if network.many_to_one else range(T)
+    groups = (
+        [(slice(None), T)] if lengths is None
+        else [(slice(b, b + 1), int(n)) for b, n in enumerate(lengths)]
+    )
     total = 0.0
-    for t in terms:
-        lo, hi = max(0, t - truncate + 1), min(T - 1, t + truncate - 1)
-        # the states entering the window: unperturbed values from the full forward pass,
-        # except at a sequence boundary, where the (perturbable) initial state enters
-        entering = []
-        for j in range(len(init)):
-            rows = []
-            for k in range(L):
-                for d in range(D):
-                    if d == 0:
-                        s = init[j][k * D] if lo == 0 else runs[k][0].states[lo - 1][j]
-                    else:
-                        s = init[j][k * D + 1] if hi == T - 1 else runs[k][1].states[T - 2 - hi][j]
-                    rows.append(s)
-            entering.append(np.stack(rows))
-        fwd = network.forward(params, x[:, lo:hi + 1], tuple(entering))
-        y = fwd.outputs if network.many_to_one else fwd.outputs[:, t - lo]
-        with_final = (t == T - 1, t == 0)
-        final = fwd.final_state if any(with_final) else None
-        total += term_value(y, final, t, with_final)
+    for rows, T_b in groups:
+        for t in [T_b - 1] if network.many_to_one else range(T_b):
+            lo, hi = max(0, t - truncate + 1), min(T_b - 1, t + truncate - 1)
+            # the states entering the window: unperturbed values from the full forward pass
+            # (processing step T-2-hi of the backward direction is time hi + 1), except at a
+            # sequence boundary, where the (perturbable) initial state enters
+            entering = []
+            for j in range(len(init)):
+                parts = []
+                for k in range(L):
+                    for d in range(D):
+                        if d == 0:
+                            s = init[j][k * D] if lo == 0 else runs[k][0].states[lo - 1][j]
+                        elif hi == T_b - 1:
+                            s = init[j][k * D + 1]
+                        else:
+                            s = runs[k][1].states[T - 2 - hi][j]
+                        parts.append(s[rows])
+                entering.append(np.stack(parts))
+            fwd = network.forward(params, x[rows, lo:hi + 1], tuple(entering))
+            y = fwd.outputs if network.many_to_one else fwd.outputs[:, t - lo]
+            with_final = (t == T_b - 1, t == 0)
+            final = fwd.final_state if any(with_final) else None
+            total += term_value(y, final, t, with_final, rows)
     return total

@@ -27,6 +27,38 @@ the output layer to the last step of the top layer's output sequence only, ``[B,
 bidirectional network that is the forward state after ``x_{T-1}`` beside the backward state
 after ``x_{T-1}`` alone, as ``output[:, -1]`` of torch.nn.LSTM).
 
+Projection (``proj_size=P``, the ``lstm`` cell only, as torch.nn.LSTM): each layer's output
+is projected to ``P`` units, ``m_t = o_t ⊙ tanh(c_t)``, ``h_t = W_hr m_t`` with
+``weight_hr_l{k} [P, H]``; ``h`` (size ``P``) is what the layer outputs, what the next step
+feeds back (``weight_hh [4H, P]``) and the next layer reads (``D*P`` features); ``c`` keeps
+``H`` units.
+
+Variable lengths (``lengths=``, one true length ``n_b`` per sequence of a padded batch), the
+semantics of the torch engine's ``lengths=``. With the mask ``m_t = [t < n_b]`` per
+sequence, every layer and direction runs::
+
+    s_t = m_t ⊙ cell(x_t, s_{t-1}) + (1 - m_t) ⊙ s_{t-1}      (every state component)
+    y_t = m_t ⊙ h_t
+
+so past its end a sequence's state is frozen and its outputs are zero (the output layer's
+too: ``y_t = m_t ⊙ g(z_t)``). A forward direction's final state is each sequence's state
+after its last valid step ``n_b - 1``; a backward direction reads ``x_{n_b-1}, ..., x_0``
+starting from the initial state (the padded steps it meets first are frozen) and ends after
+``x_0``; a many-to-one network reads the top layer's output at step ``n_b - 1``. The
+backward pass follows the same masks::
+
+    dL/d(new state)_t = m_t ⊙ dL/ds_t,    dL/ds_{t-1} = (from the cell) + (1 - m_t) ⊙ dL/ds_t
+
+so no gradient flows from (or into) a padded step. A padded batch gives, row by row, exactly
+what each sequence cut to its own length gives alone.
+
+::
+
+    lengths = [5, 2, 4], T = 5       forward direction    backward direction (reads right to left)
+      t:  0 1 2 3 4                  x x x x x             x x x x x     starts at t = 4
+          x x . . .                  x x = = =  frozen     x x = = =     starts at t = 1
+          x x x x .                  x x x x =             x x x x =     starts at t = 3
+
 Backpropagation through time. :meth:`Network.backward` runs the steps in reverse order and
 carries ``dL/d(state)`` from step ``t`` to step ``t - 1``::
 
@@ -45,7 +77,11 @@ whose window starts at step 0 (ends at step ``T-1`` for the backward direction),
 final-state gradient ``d_final_state`` counts as a term at step ``T-1`` (forward directions)
 and at step ``0`` (backward directions). With ``truncate >= T`` every window is the whole
 sequence and the result equals full BPTT (exactly, up to rounding). Truncation is in time
-only: within a window the gradient flows through every layer and direction.
+only: within a window the gradient flows through every layer and direction. With
+``lengths``, every sequence is truncated in its own time: its boundary is its last valid step
+``n_b - 1`` (where its final-state term sits for the forward directions, and where the
+backward directions meet its initial state), and frozen padded steps are not steps (they
+pass gradients on unchanged).
 
 ::
 
@@ -69,7 +105,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +123,7 @@ from rnnkit.reference.cells import (
 )
 from rnnkit.reference.params import check_params, zeros_like
 
-__all__ = ["Forward", "Gradients", "Network", "default_loss"]
+__all__ = ["Forward", "Gradients", "Network", "check_lengths", "default_loss", "lengths_mask"]
 
 Params = dict[str, np.ndarray]
 State = tuple[np.ndarray, ...]
@@ -113,6 +149,7 @@ class _Run:
     caches: list[dict[str, Any]]
     initial: State
     states: list[State]  # the state after each processing step
+    masks: np.ndarray | None = None  # with lengths: [T, B, 1] m_t in processing order
 
 
 @dataclass
@@ -124,7 +161,9 @@ class Forward:
             layer, the top layer's outputs ``[B, T, D*W]`` / ``[B, D*W]``.
         layer_outputs: every layer's output sequence ``[B, T, D*W]``, bottom to top.
         final_state: one array per state component, ``[L*D, B, ·]`` layer-major as in torch.
-        pre_activations: the output layer's ``z`` (the shape of ``outputs``), or ``None``.
+        pre_activations: the output layer's ``z`` (the shape of ``outputs``), or ``None``
+            (with ``lengths``, ``z_t = b_y`` at padded steps, where ``h_t = 0``).
+        lengths: the true length of each sequence ``[B]`` (ints), or ``None``: all ``T``.
     """
 
     outputs: np.ndarray
@@ -133,11 +172,40 @@ class Forward:
     pre_activations: np.ndarray | None
     runs: list[list[_Run]] = field(repr=False)
     x: np.ndarray = field(repr=False)  # [T, B, I] time-major
+    lengths: np.ndarray | None = None
 
     @property
     def hidden(self) -> np.ndarray:
         """The top layer's output sequence ``[B, T, D*W]`` (before any output layer)."""
         return self.layer_outputs[-1]
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """``[B, T]`` booleans, ``True`` at the valid steps ``t < n_b``; ``None`` if no lengths."""
+        if self.lengths is None:
+            return None
+        return lengths_mask(self.lengths, self.x.shape[0])
+
+    def loss_mask(self, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """The terms a loss counts: ``mask`` (if given) and, with lengths, the valid steps only.
+
+        Many-to-one outputs (``[B, O]``) have one valid term per sequence: ``mask`` is
+        returned unchanged. Many-to-many: ``mask & self.mask``, or whichever is not ``None``.
+
+        Raises:
+            ValueError: ``mask`` is not ``[B, T]`` for many-to-many outputs.
+        """
+        valid = self.mask
+        if valid is None or self.outputs.ndim == 2:
+            return mask
+        if mask is None:
+            return valid
+        m = np.asarray(mask)
+        if m.shape != valid.shape:
+            raise ValueError(
+                f"Argument `mask` must have shape {tuple(valid.shape)}, got {tuple(m.shape)}."
+            )
+        return m.astype(bool) & valid
 
 
 @dataclass
@@ -157,6 +225,52 @@ class Gradients:
     inputs: np.ndarray
     initial_state: State
     state_grads: list[list[np.ndarray]] | None = None
+
+
+def lengths_mask(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """``[B, T]`` booleans ``m[b, t] = t < lengths[b]``: the valid steps of a padded batch.
+
+    >>> lengths_mask(np.array([3, 1]), 4).astype(int).tolist()
+    [[1, 1, 1, 0], [1, 0, 0, 0]]
+    """
+    return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+
+
+def check_lengths(lengths: object, batch_size: int, steps: int) -> np.ndarray | None:
+    """Return ``lengths`` as an int array ``[B]`` with values in ``[1, T]`` (``None`` passes).
+
+    Raises:
+        ValueError: not ``B`` integers (a list, tuple or 1-D integer array), or one outside
+            ``[1, T]``.
+
+    >>> check_lengths([2, 1], batch_size=2, steps=3).tolist()
+    [2, 1]
+    >>> check_lengths([2, 4], batch_size=2, steps=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Argument `lengths` must be 2 integers in [1, 3], one per sequence, got [2, 4].
+    """
+    if lengths is None:
+        return None
+    expected = f"Argument `lengths` must be {batch_size} integers in [1, {steps}], one per sequence"
+    if isinstance(lengths, np.ndarray):
+        values = lengths.tolist() if lengths.ndim == 1 else None
+        ok = lengths.ndim == 1 and lengths.dtype.kind in "iu"
+    elif isinstance(lengths, (list, tuple)):
+        values = list(lengths)
+        ok = all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            for v in lengths
+        )
+    else:
+        raise ValueError(f"{expected}, got {type(lengths).__name__} {lengths!r}.")
+    if not ok or values is None or len(values) != batch_size:
+        shown = values if values is not None else f"an array of shape {lengths.shape}"
+        raise ValueError(f"{expected}, got {shown!r}.")
+    out = np.array([int(v) for v in values], dtype=np.int64)
+    if out.min() < 1 or out.max() > steps:
+        raise ValueError(f"{expected}, got {out.tolist()}.")
+    return out
 
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -185,12 +299,20 @@ class Network:
         many_to_one: apply the output layer to the last step only.
         variant: an LSTM gate ablation for ``lstm`` (``nig`` ... ``fgr``, see
             :mod:`rnnkit.spec_variants`), or ``vanilla``.
+        proj_size: ``P``, ``0 < P < H``: project each LSTM layer's output to ``P`` units,
+            ``h_t = W_hr (o_t ⊙ tanh(c_t))`` (``lstm`` only, as torch.nn.LSTM); 0 for none.
 
     Raises:
         ValueError: an unknown cell or option, sizes that are not positive integers, options
             that do not combine (``output_activation`` without an output layer, ``jordan``
             without ``output_size``, a variant with layer_norm, MUT1/MUT2 with
-            ``input_size != hidden_size`` or a bidirectional stack).
+            ``input_size != hidden_size`` or a bidirectional stack, ``proj_size`` with a cell
+            other than the plain ``lstm`` or not below ``hidden_size``).
+
+    Example:
+        >>> net = Network("lstm", 3, 4, bidirectional=True, proj_size=2)
+        >>> net.parameter_shapes()["weight_hr_l0_reverse"], net.parameter_shapes()["weight_hh_l0"]
+        ((2, 4), (16, 2))
     """
 
     def __init__(
@@ -208,8 +330,20 @@ class Network:
         output_activation: str | None = None,
         many_to_one: bool = False,
         variant: str = "vanilla",
+        proj_size: int = 0,
     ) -> None:
         spec = cell_spec(cell, variant)
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or (
+            proj_size < 0
+        ):
+            raise ValueError(
+                f"Argument `proj_size` must be a non-negative integer, got {proj_size!r}."
+            )
+        if proj_size and spec.name != "lstm":  # the torch engine's rule: LSTM, no variant
+            raise ValueError(
+                f"Argument `proj_size` applies only to the plain 'lstm' cell, got "
+                f"proj_size={proj_size} for cell '{spec.name}'."
+            )
         self.input_size = _check_int("input_size", input_size)
         self.hidden_size = _check_int("hidden_size", hidden_size)
         self.num_layers = _check_int("num_layers", num_layers)
@@ -245,6 +379,14 @@ class Network:
                     "Argument `output_activation` must be one of ['identity', 'sigmoid', "
                     "'tanh', 'softmax'], got 'relu'."
                 )
+        self.proj_size = int(proj_size)
+        if self.proj_size:
+            if self.proj_size >= self.hidden_size:  # torch.nn.LSTM's own rule
+                raise ValueError(
+                    f"Argument `proj_size` must be smaller than hidden_size={self.hidden_size}, "
+                    f"got {self.proj_size}."
+                )
+            self.width = self.proj_size
         self.spec = self.cell.spec
         self.output_size = output_size
         self.output_activation = activation
@@ -265,7 +407,8 @@ class Network:
             f"Network({self.spec.name!r}, input_size={self.input_size}, "
             f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
             f"bidirectional={self.bidirectional}, cell={self.cell!r}, "
-            f"output_size={self.output_size}, output_activation={self.output_activation!r}, "
+            + (f"proj_size={self.proj_size}, " if self.proj_size else "")
+            + f"output_size={self.output_size}, output_activation={self.output_activation!r}, "
             f"many_to_one={self.many_to_one})"
         )
 
@@ -278,6 +421,11 @@ class Network:
         return self.input_size if layer == 0 else self.num_directions * self.width
 
     def _cell_shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        if self.proj_size:  # the cell's shapes with weight_hh [4H, P] and weight_hr [P, H]
+            return self.spec.parameter_shapes(
+                self._layer_input_size(layer), self.hidden_size, bias=self.bias,
+                layer_norm=self.layer_norm, proj_size=self.proj_size,
+            )
         jordan_o = self.width if self.spec.name == "jordan" else None
         return self.cell.parameter_shapes(
             self._layer_input_size(layer), self.hidden_size, output_size=jordan_o,
@@ -327,7 +475,7 @@ class Network:
 
         Raises:
             ValueError: unknown ``recurrent_init`` or dtype; ``identity``/``orthogonal`` for a
-                Jordan network (its recurrent matrix is not square).
+                Jordan network or with ``proj_size`` (the recurrent matrix is not square).
         """
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         if np.dtype(dtype) not in (np.float32, np.float64):
@@ -341,6 +489,12 @@ class Network:
             raise ValueError(
                 f"Argument `recurrent_init={recurrent_init!r}` needs a square recurrent matrix; "
                 f"the 'jordan' cell feeds back its output through weight_yh [H, O]."
+            )
+        if recurrent_init != "uniform" and self.proj_size:
+            raise ValueError(
+                f"Argument `recurrent_init={recurrent_init!r}` needs a square recurrent matrix; "
+                f"with proj_size={self.proj_size} the LSTM feeds back h through weight_hh "
+                f"[4H, P]."
             )
         H = self.hidden_size
         params: Params = {}
@@ -375,8 +529,14 @@ class Network:
         return params
 
     def initial_state(self, batch_size: int, dtype: np.dtype | type = np.float64) -> State:
-        """The all-zero initial state: one ``[L*D, B, ·]`` array per state component."""
-        sizes = self.cell.state_sizes(self.hidden_size, self.width)
+        """The all-zero initial state: one ``[L*D, B, ·]`` array per state component.
+
+        With ``proj_size`` the LSTM's ``h`` has ``P`` units and ``c`` keeps ``H``.
+        """
+        if self.proj_size:
+            sizes: tuple[int, ...] = (self.proj_size, self.hidden_size)
+        else:
+            sizes = self.cell.state_sizes(self.hidden_size, self.width)
         LD = self.num_layers * self.num_directions
         return tuple(np.zeros((LD, batch_size, n), dtype=dtype) for n in sizes)
 
@@ -425,26 +585,45 @@ class Network:
     def forward(
         self, params: Mapping[str, np.ndarray], x: np.ndarray,
         initial_state: State | np.ndarray | None = None,
+        lengths: Sequence[int] | np.ndarray | None = None,
     ) -> Forward:
         """Run the network over ``x`` and keep what the backward pass needs.
 
+        With ``lengths``, per sequence ``b`` and step ``t``, ``m_t = [t < n_b]`` and (module
+        docstring)::
+
+            s_t = m_t ⊙ cell(x_t, s_{t-1}) + (1 - m_t) ⊙ s_{t-1},    y_t = m_t ⊙ h_t
+
         Args:
             params: the parameters (names and shapes of :meth:`parameter_shapes`).
-            x: inputs ``[B, T, I]``, cast to the parameters' dtype.
+            x: inputs ``[B, T, I]``, cast to the parameters' dtype (padded past each
+                sequence's end when ``lengths`` is given; the padding is never read).
             initial_state: one ``[L*D, B, ·]`` array per state component, or ``None`` for
                 zeros.
+            lengths: ``B`` ints in ``[1, T]``, each sequence's true length (a list, tuple or
+                1-D integer array), or ``None``: every sequence has ``T`` steps.
 
         Returns:
             A :class:`Forward`.
 
         Raises:
             ValueError: a parameter is missing, unknown or the wrong shape; ``x`` or
-                ``initial_state`` has the wrong shape.
+                ``initial_state`` has the wrong shape; ``lengths`` is not ``B`` integers in
+                ``[1, T]``.
+
+        Example:
+            >>> net = Network("gru", 2, 3, bidirectional=True)
+            >>> x = np.random.default_rng(0).normal(size=(2, 4, 2))
+            >>> fwd = net.forward(net.init_params(seed=0), x, lengths=[4, 2])
+            >>> bool(fwd.outputs[1, 2:].any()), fwd.outputs.shape, fwd.final_state[0].shape
+            (False, (2, 4, 6), (2, 2, 3))
         """
         dtype = check_params(params, self.parameter_shapes())
         x = self._check_inputs(x, dtype)
         B, T, _ = x.shape
         init = self._check_state(initial_state, B, dtype)
+        n = check_lengths(lengths, B, T)
+        valid = None if n is None else lengths_mask(n, T).T[..., None]         # [T, B, 1]
         D = self.num_directions
         seq = x.transpose(1, 0, 2)                                             # [T, B, I]
         x_tm = seq
@@ -460,19 +639,38 @@ class Network:
                 # u_t = W_ih x_t + b_ih for every t at once
                 u_all, in_cache = self.cell.project_input(p, inp)              # [T, B, G*H]
                 state = tuple(s[k * D + d] for s in init)
-                run = _Run(in_cache, [], state, [])
+                masks = None if valid is None else (valid if d == 0 else valid[::-1])
+                run = _Run(in_cache, [], state, [], masks)
                 for t in range(T):
-                    state, cache = self.cell.step(p, u_all[t], state)
+                    new, cache = self.cell.step(p, u_all[t], state)
+                    if self.proj_size:
+                        # m_t = o_t ⊙ tanh(c_t) (the cell's h), h_t = W_hr m_t
+                        cache["m"] = new[0]                                    # [B, H]
+                        new = (new[0] @ p["weight_hr"].T, new[1])              # [B, P], [B, H]
+                    if masks is not None:
+                        # s_t = m_t ⊙ new + (1 - m_t) ⊙ s_{t-1}: frozen past the end
+                        new = tuple(
+                            np.where(masks[t], a, b) for a, b in zip(new, state, strict=True)
+                        )
+                    state = new
                     run.caches.append(cache)
                     run.states.append(state)
                 ys = np.stack([s[0] for s in run.states])                      # [T, B, W]
+                if masks is not None:
+                    # y_t = m_t ⊙ h_t
+                    ys = np.where(masks, ys, 0.0)                              # [T, B, W]
                 outs.append(ys if d == 0 else ys[::-1])
                 layer_runs.append(run)
                 finals.append(state)
             runs.append(layer_runs)
             seq = np.concatenate(outs, axis=-1) if D > 1 else outs[0]         # [T, B, D*W]
             layer_outputs.append(seq.transpose(1, 0, 2))
-        top = seq[-1] if self.many_to_one else seq                             # [(T,) B, D*W]
+        if not self.many_to_one:
+            top = seq                                                          # [T, B, D*W]
+        elif n is None:
+            top = seq[-1]                                                      # [B, D*W]
+        else:  # each sequence's last valid step
+            top = seq[n - 1, np.arange(B)]                                     # [B, D*W]
         z = None
         if self.has_output_layer:
             # z_t = W_hy h_t + b_y,  y_t = g(z_t)
@@ -480,6 +678,9 @@ class Network:
             if self.bias:
                 z = z + params["bias_y"]
             y = activate(self.output_activation, z)
+            if valid is not None and not self.many_to_one:
+                # y_t = m_t ⊙ g(z_t)
+                y = np.where(valid, y, 0.0)
         else:
             y = top
         final_state = tuple(
@@ -493,6 +694,7 @@ class Network:
             pre_activations=None if z is None else to_batch_first(z),
             runs=runs,
             x=x_tm,
+            lengths=n,
         )
 
     # -- backward ----------------------------------------------------------------------------
@@ -508,6 +710,16 @@ class Network:
         state_grads: bool = False,
     ) -> Gradients:
         """Backpropagation through time: the gradients of a loss given ``dL/d(outputs)``.
+
+        It follows the lengths ``fwd`` was computed with: the outputs past a sequence's end are
+        the constant 0, so their entries of ``d_outputs`` are ignored, and at a padded step
+        the state's gradient passes to the previous step unchanged::
+
+            dL/d(new state)_t = m_t ⊙ dL/ds_t
+            dL/ds_{t-1}       = (from the cell) + (1 - m_t) ⊙ dL/ds_t
+
+        With ``proj_size``, ``h_t = W_hr m_t`` adds ``dL/dW_hr = Σ_t dL/dh_tᵀ m_t`` and hands
+        the cell ``dL/dm_t = W_hrᵀ dL/dh_t``.
 
         Args:
             params: the parameters :meth:`forward` used.
@@ -539,12 +751,18 @@ class Network:
             None if d_final_state is None
             else self._check_state(d_final_state, B, dtype)
         )
+        n = fwd.lengths
+        valid = None if n is None else lengths_mask(n, T).T[..., None]         # [T, B, 1]
         grads = zeros_like(dict(params))
         # the output layer: not recurrent, so every step's part is computed at once
         d_y = d_outputs if self.many_to_one else d_outputs.transpose(1, 0, 2)  # [(T,) B, O]
+        if valid is not None and not self.many_to_one:
+            # y_t = m_t ⊙ g(z_t): a padded step's output is a constant
+            d_y = np.where(valid, d_y, 0.0)
         if self.has_output_layer:
             top = fwd.layer_outputs[-1].transpose(1, 0, 2)                     # [T, B, D*W]
-            top = top[-1] if self.many_to_one else top
+            if self.many_to_one:
+                top = top[-1] if n is None else top[n - 1, np.arange(B)]       # [B, D*W]
             y = fwd.outputs if self.many_to_one else fwd.outputs.transpose(1, 0, 2)
             # dL/dz_t = g'(z_t)ᵀ dL/dy_t
             d_z = activate_backward(self.output_activation, d_y, y)            # [(T,) B, O]
@@ -557,10 +775,16 @@ class Network:
             d_h = d_y
         if self.many_to_one:
             d_top = np.zeros((T, B, D * W), dtype=dtype)
-            d_top[-1] = d_h
+            if n is None:
+                d_top[-1] = d_h
+            else:
+                d_top[n - 1, np.arange(B)] = d_h
         else:
             d_top = np.ascontiguousarray(d_h, dtype=dtype)                     # [T, B, D*W]
 
+        # each sequence's last valid step in time: where the forward final-state term sits
+        last = np.full(B, T - 1) if n is None else n - 1                       # [B]
+        everyone = np.ones(B, dtype=bool)
         d_x = np.zeros_like(fwd.x)                                             # [T, B, I]
         d_init = [[None] * D for _ in range(L)]
         record = (
@@ -569,19 +793,24 @@ class Network:
         )
         if truncate is None:
             self._backward_window(
-                params, fwd, d_top, 0, T - 1, d_final, (True, True), grads, d_x, d_init, record
+                params, fwd, d_top, 0, T - 1, d_final, (everyone, everyone), grads, d_x, d_init,
+                record,
             )
         else:
             for t in range(T):
-                gets_final = (t == T - 1, t == 0)  # forward / backward directions
-                has_final = d_final is not None and (gets_final[0] or (D == 2 and gets_final[1]))
+                # the final-state term of a sequence counts at its last valid step (forward
+                # directions) and at step 0 (backward directions)
+                final_rows = (last == t, everyone if t == 0 else ~everyone)
+                has_final = d_final is not None and (
+                    final_rows[0].any() or (D == 2 and final_rows[1].any())
+                )
                 if not d_top[t].any() and not has_final:
                     continue  # a term that contributes nothing
                 window = np.zeros_like(d_top)
                 window[t] = d_top[t]
                 lo, hi = max(0, t - truncate + 1), min(T - 1, t + truncate - 1)
                 self._backward_window(
-                    params, fwd, window, lo, hi, d_final, gets_final, grads, d_x, d_init, record
+                    params, fwd, window, lo, hi, d_final, final_rows, grads, d_x, d_init, record
                 )
         d_init_state = tuple(
             np.stack([
@@ -608,7 +837,7 @@ class Network:
         lo: int,
         hi: int,
         d_final: State | None,
-        gets_final: tuple[bool, bool],
+        final_rows: tuple[np.ndarray, np.ndarray],
         grads: Params,
         d_x: np.ndarray,
         d_init: list[list[Any]],
@@ -616,9 +845,12 @@ class Network:
     ) -> None:
         """Backpropagate ``d_top`` (``[T, B, D*W]``, the top layer's output gradient) through
         steps ``lo .. hi`` only, every layer and direction; states entering the window from
-        outside are constants. Adds into ``grads``, ``d_x``, ``d_init`` and ``record``."""
-        T = fwd.x.shape[0]
+        outside are constants. ``d_final`` enters, for the rows ``final_rows[d]`` (``[B]``
+        booleans per direction), after each sequence's last valid processing step. Adds into
+        ``grads``, ``d_x``, ``d_init`` and ``record``."""
+        T, B = fwd.x.shape[:2]
         D, W = self.num_directions, self.width
+        n = np.full(B, T) if fwd.lengths is None else fwd.lengths             # [B]
         d_out = d_top[lo:hi + 1]                                               # [n, B, D*W]
         for k in reversed(range(self.num_layers)):
             d_in = None
@@ -626,33 +858,63 @@ class Network:
                 p = self.layer_params(params, k, d)
                 g = self.layer_params(grads, k, d)
                 run = fwd.runs[k][d]
+                masks = run.masks                                              # [T, B, 1] | None
                 d_o = d_out[..., d * W:(d + 1) * W]                            # [n, B, W]
                 if d == 0:
                     plo, phi = lo, hi
+                    # valid processing steps of sequence b: 0 .. n_b - 1
+                    first, last = np.zeros(B, dtype=int), n - 1
                 else:  # the backward direction processes time reversed
                     plo, phi, d_o = T - 1 - hi, T - 1 - lo, d_o[::-1]
+                    # valid processing steps of sequence b: T - n_b .. T - 1
+                    first, last = T - n, np.full(B, T - 1)
+                if masks is not None:
+                    # y_t = m_t ⊙ h_t: a padded step's output is a constant
+                    d_o = np.where(masks[plo:phi + 1], d_o, 0.0)
+                d_fin = None if d_final is None else tuple(s[k * D + d] for s in d_final)
                 # dL/d(state) entering the last processed step from beyond it
-                if d_final is not None and phi == T - 1 and gets_final[d]:
-                    d_state = tuple(s[k * D + d] for s in d_final)
-                else:
-                    d_state = tuple(np.zeros_like(s) for s in run.initial)
+                d_state = tuple(np.zeros_like(s) for s in run.initial)
                 d_u = np.empty((*d_o.shape[:2], run.caches[0]["u"].shape[-1]), d_o.dtype)
-                deferred: Deferred = []  # dW_hh: one product over the window, after the loop
+                deferred: Deferred = []  # dW_hh (, dW_hr): one product over the window
                 for s in range(phi, plo - 1, -1):                             # reverse time
                     j = s - plo
+                    cache = run.caches[s]
                     # dL/dh_s = (from the output at s) + (from step s + 1)
                     d_state = (d_state[0] + d_o[j], *d_state[1:])
+                    if d_fin is not None:
+                        # the final state is the state after each sequence's last valid step
+                        rows = (final_rows[d] & (last == s))[:, None]          # [B, 1]
+                        if rows.any():
+                            d_state = tuple(
+                                a + np.where(rows, f, 0.0)
+                                for a, f in zip(d_state, d_fin, strict=True)
+                            )
                     if record is not None:
                         t_index = s if d == 0 else T - 1 - s
                         record[k][d][t_index] += d_state[0]
+                    d_new, d_kept = d_state, None
+                    if masks is not None:
+                        # s_s = m_s ⊙ new + (1 - m_s) ⊙ s_{s-1}
+                        d_new = tuple(np.where(masks[s], a, 0.0) for a in d_state)
+                        d_kept = tuple(np.where(masks[s], 0.0, a) for a in d_state)
+                    if self.proj_size:
+                        # h_s = W_hr m_s:  dL/dW_hr += dL/dh_sᵀ m_s,  dL/dm_s = W_hrᵀ dL/dh_s
+                        deferred.append(("weight_hr", d_new[0], cache["m"]))
+                        d_new = (d_new[0] @ p["weight_hr"], *d_new[1:])       # [B, H]
                     d_u[j], d_state = self.cell.step_backward(
-                        p, d_state, run.caches[s], g, deferred=deferred
+                        p, d_new, cache, g, deferred=deferred
                     )
+                    if d_kept is not None:
+                        d_state = tuple(a + b for a, b in zip(d_state, d_kept, strict=True))
                 add_deferred(deferred, g)
-                if plo == 0:  # the window reaches the initial state
+                # a sequence whose first valid step lies in the window reaches its initial
+                # state (the padded steps before it, backward direction, are frozen)
+                reach = (first >= plo)[:, None]                                # [B, 1]
+                if reach.any():
+                    d_reach = tuple(np.where(reach, a, 0.0) for a in d_state)
                     prev = d_init[k][d]
-                    d_init[k][d] = d_state if prev is None else tuple(
-                        a + b for a, b in zip(prev, d_state, strict=True)
+                    d_init[k][d] = d_reach if prev is None else tuple(
+                        a + b for a, b in zip(prev, d_reach, strict=True)
                     )
                 # the input part, for all steps of the window in one product
                 d_inp = self.cell.project_input_backward(
@@ -685,14 +947,19 @@ class Network:
                 for many-to-one); see :func:`rnnkit.reference.losses.check_targets`.
             loss: ``mse``, ``bce`` or ``ce``; default from the output activation
                 (:func:`default_loss`).
-            mask: optional ``[B, T]`` booleans, ``True`` where a term counts.
+            mask: optional ``[B, T]`` booleans, ``True`` where a term counts. When ``fwd``
+                was computed with ``lengths``, the padded steps never count: the mask used is
+                ``mask & (t < n_b)``, or ``t < n_b`` alone when ``mask`` is ``None``
+                (:meth:`Forward.loss_mask`); ``mean`` divides by the valid terms only.
             reduction: ``sum`` or ``mean``.
 
         Returns:
             ``(L, dL/d(outputs))``.
         """
         name = default_loss(self.output_activation) if loss is None else loss
-        return losses.loss(name, fwd.outputs, targets, mask=mask, reduction=reduction)
+        return losses.loss(
+            name, fwd.outputs, targets, mask=fwd.loss_mask(mask), reduction=reduction
+        )
 
     def loss_and_grads(
         self,
@@ -705,8 +972,24 @@ class Network:
         mask: np.ndarray | None = None,
         reduction: str = "sum",
         truncate: int | None = None,
+        lengths: Sequence[int] | np.ndarray | None = None,
     ) -> tuple[float, Gradients, Forward]:
-        """Forward, loss and backward in one call: ``(L, gradients, forward result)``."""
-        fwd = self.forward(params, x, initial_state)
+        """Forward, loss and backward in one call: ``(L, gradients, forward result)``.
+
+        Arguments as :meth:`forward`, :meth:`loss` and :meth:`backward`. With ``lengths``,
+        the loss counts only the valid steps (the ``mask`` derived from ``lengths``, combined
+        with ``mask`` when one is given) and no gradient flows from padded steps.
+
+        Example:
+            >>> net = Network("rnn", 2, 3, output_size=1)
+            >>> x, y = np.ones((2, 3, 2)), np.zeros((2, 3, 1))
+            >>> value, grads, fwd = net.loss_and_grads(net.init_params(seed=0), x, y,
+            ...                                        lengths=[3, 1])
+            >>> full, _, _ = net.loss_and_grads(net.init_params(seed=0), x[:1], y[:1])
+            >>> short, _, _ = net.loss_and_grads(net.init_params(seed=0), x[1:, :1], y[1:, :1])
+            >>> bool(np.isclose(value, full + short)), fwd.mask.astype(int).tolist()
+            (True, [[1, 1, 1], [1, 0, 0]])
+        """
+        fwd = self.forward(params, x, initial_state, lengths)
         value, d_out = self.loss(fwd, targets, loss=loss, mask=mask, reduction=reduction)
         return value, self.backward(params, fwd, d_out, truncate=truncate), fwd
