@@ -7,51 +7,13 @@ and :class:`rnnkit.nn.MUT` the MUT cells. (The cell and layer classes live besid
 defined in the torch-free :mod:`rnnkit.spec_variants` and re-exported here; the NumPy reference
 engine implements the same cells in :mod:`rnnkit.reference.variants`.
 
-LSTM ablations (Greff et al. 2017, "LSTM: A Search Space Odyssey"), each a change of the
-plain LSTM of ``rnnkit.spec`` (gate order i, f, g, o; ``a_i = W_ii x_t + b_ii + W_hi h_{t-1}
-+ b_hi`` and so on are the pre-activations)::
-
-    vanilla  i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o),
-             c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
-    nig      no input gate:          i = 1           (blocks f, g, o)
-    nfg      no forget gate:         f = 1           (blocks i, g, o)
-    nog      no output gate:         o = 1           (blocks i, f, g)
-    niaf     no input activation:    g = a_g         (blocks i, f, g, o)
-    noaf     no output activation:   h_t = o ⊙ c_t   (blocks i, f, g, o)
-    cifg     coupled input-forget:   f = 1 - i       (blocks i, g, o)
-    fgr      full gate recurrence:   a_k += R_k [i_{t-1}; f_{t-1}; o_{t-1}] for k = i, f, o
-                                     (blocks i, f, g, o; weight_ah [3H, 3H])
-
-A gate that is removed has no weights at all: ``weight_ih`` is ``[G*H, I]`` with ``G`` the
-number of blocks listed, in that order (CIFG has no forget weights). The full gate recurrence
-adds ``weight_ah [3H, 3H]`` (row blocks: the gates i, f, o it feeds; column blocks: the
-previous activations i, f, o it reads), and its state carries those activations:
-``(h, c, a)`` with ``a_t = [i_t; f_t; o_t]`` of size ``3H``, zero at the start.
-
-MUT1-3 (Jozefowicz et al. 2015, "An Empirical Exploration of Recurrent Network
-Architectures", section 3.3), written with ``h_{t-1}`` for the paper's ``h_t``::
-
-    MUT1  z = σ(W_xz x_t + b_z)
-          r = σ(W_xr x_t + W_hr h_{t-1} + b_r)
-          h_t = tanh(W_hh (r ⊙ h_{t-1}) + tanh(x_t) + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
-    MUT2  z = σ(W_xz x_t + W_hz h_{t-1} + b_z)
-          r = σ(x_t + W_hr h_{t-1} + b_r)
-          h_t = tanh(W_hh (r ⊙ h_{t-1}) + W_xh x_t + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
-    MUT3  z = σ(W_xz x_t + W_hz tanh(h_{t-1}) + b_z)
-          r = σ(W_xr x_t + W_hr h_{t-1} + b_r)
-          h_t = tanh(W_hh (r ⊙ h_{t-1}) + W_xh x_t + b_h) ⊙ z + h_{t-1} ⊙ (1 - z)
-
-MUT1 and MUT2 add ``x_t`` itself (MUT1 through a tanh), so they need ``I == H``. Parameters
-in torch's layout, one bias per matrix as torch has (each of ``b_z, b_r, b_h`` above is the
-sum of the biases present for that gate)::
-
-    MUT1  weight_ih [2H, I] blocks (z, r)      weight_hh [2H, H] blocks (r, h)
-    MUT2  weight_ih [2H, I] blocks (z, h)      weight_hh [3H, H] blocks (z, r, h)
-    MUT3  weight_ih [3H, I] blocks (z, r, h)   weight_hh [3H, H] blocks (z, r, h)
-
-with ``bias_ih`` and ``bias_hh`` over the same blocks as their matrices. The projected input
-of a step (:func:`project_input`) is always ``[B, 3H]`` in the order (z, r, h): everything that
-does not depend on ``h_{t-1}``, biases included.
+The equations and parameter layouts of every variant -- the LSTM gate ablations of Greff et
+al. 2017 (nig, nfg, nog, niaf, noaf, cifg, fgr) and MUT1-3 of Jozefowicz et al. 2015 -- are
+written once, in :mod:`rnnkit.spec_variants`. A removed gate has no weights; the full gate
+recurrence adds ``weight_ah [3H, 3H]`` and carries ``a_t = [i_t; f_t; o_t]`` in its state
+``(h, c, a)``; MUT1 and MUT2 add ``x_t`` itself, so they need ``I == H``. The projected
+input of a MUT step (:func:`project_input`) is always ``[B, 3H]`` in the order (z, r, h):
+everything that does not depend on ``h_{t-1}``, biases included.
 
 Example:
     >>> spec = lstm_variant_spec("cifg")
