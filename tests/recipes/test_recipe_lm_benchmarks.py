@@ -134,6 +134,39 @@ def test_an_interrupted_benchmark_resumes_to_the_uninterrupted_result(
     assert "resumed" not in whole["benchmark"]["setting"]
 
 
+def test_sgd_with_plateau_annealing_lowers_the_rate_and_says_so(tmp_path: Path) -> None:
+    folder = _ptb_folder(tmp_path)
+    stream = io.StringIO()
+    # a rate far too large: the validation loss gets worse, and each such evaluation divides
+    # the rate by 4
+    results = run_recipe("ptb-word", data=folder, out=tmp_path / "run", stream=stream,
+                         overrides={"optimizer": "sgd", "lr": 200.0, "schedule": "plateau",
+                                    "plateau_factor": 0.25, "clip_norm": 0.0,
+                                    "max_steps": 30, "eval_every": 5, "batch_size": 4,
+                                    "bptt": 8, "warmup_steps": 0}).results
+    assert "SGD 200, x0.25 when the validation loss does not improve" in (
+        results["benchmark"]["setting"])
+    rates = [float(r["lr"]) for r in read_metrics(tmp_path / "run" / "lm" / "metrics.csv")
+             if r["split"] == "train"]
+    assert rates[0] == 200.0 and min(rates) < 200.0
+    assert {r / 200.0 for r in rates} <= {0.25 ** k for k in range(7)}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("optimizer", "adagrad", r"Setting `optimizer` must be one of \['adam', 'sgd'\], got "
+                             r"'adagrad'\."),
+    ("schedule", "step", r"Setting `schedule` must be 'cosine' or 'plateau', got 'step'\."),
+])
+def test_unknown_update_rules_are_refused_before_any_work(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    folder = _ptb_folder(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        run_recipe("ptb-word", data=folder, out=tmp_path / "run", stream=io.StringIO(),
+                   overrides={key: value, "max_steps": 5, "batch_size": 4, "bptt": 8})
+    assert not (tmp_path / "run" / "lm").exists()
+
+
 def test_resume_names_a_run_without_a_checkpoint(tmp_path: Path) -> None:
     folder = _ptb_folder(tmp_path)
     (tmp_path / "empty").mkdir()

@@ -69,8 +69,11 @@ class LMBenchmarkSettings:
     batch_size: int = 64  # B: parallel rows of the token stream
     bptt: int = 128  # T: steps per chunk (truncated BPTT)
     eval_batch_size: int = 16  # rows of the validation and test streams
-    lr: float = 3e-3  # Adam's peak learning rate
+    optimizer: str = "adam"  # update rule: adam | sgd (plain SGD, as Zaremba et al.)
+    lr: float = 3e-3  # peak learning rate
+    schedule: str = "cosine"  # cosine (to min_lr at max_steps) | plateau (x plateau_factor)
     min_lr: float = 5e-5  # the learning rate the cosine reaches at max_steps
+    plateau_factor: float = 0.25  # plateau: lr factor when the validation loss did not improve
     warmup_steps: int = 100  # linear warm-up steps
     weight_decay: float = 0.0  # L2 penalty
     clip_norm: float = 1.0  # gradient clipping by global norm
@@ -79,6 +82,29 @@ class LMBenchmarkSettings:
     eval_every: int = 200  # steps between evaluations of the validation stream
     threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
     resume: str = ""  # an interrupted run of this benchmark (its RUN directory) to continue
+
+
+def update_text(settings: LMBenchmarkSettings) -> str:
+    """The update rule and schedule in words, e.g. ``"Adam 0.003 cosine to 5e-05"``.
+
+    Raises:
+        ValueError: an ``optimizer`` or ``schedule`` the benchmarks do not offer.
+
+    Example:
+        >>> update_text(LMBenchmarkSettings(optimizer="sgd", lr=20, schedule="plateau"))
+        'SGD 20, x0.25 when the validation loss does not improve'
+    """
+    names = {"adam": "Adam", "sgd": "SGD"}
+    if settings.optimizer not in names:
+        raise ValueError(f"Setting `optimizer` must be one of {list(names)}, got "
+                         f"{settings.optimizer!r}.")
+    if settings.schedule == "cosine":
+        return f"{names[settings.optimizer]} {settings.lr:g} cosine to {settings.min_lr:g}"
+    if settings.schedule == "plateau":
+        return (f"{names[settings.optimizer]} {settings.lr:g}, x{settings.plateau_factor:g} "
+                "when the validation loss does not improve")
+    raise ValueError(f"Setting `schedule` must be 'cosine' or 'plateau', got "
+                     f"{settings.schedule!r}.")
 
 
 def bits_per_char(nats: float) -> float:
@@ -128,6 +154,7 @@ def train_language_model(
             f"bptt={settings.bptt}: {len(train_ids)} tokens; use a longer text or smaller "
             "settings."
         )
+    update_text(settings)  # refuses an unknown optimizer or schedule before any work
     resume = _resume_source(settings.resume)
     with torch_threads(settings.threads):
         return _train(ctx, settings, vocab, splits, resume)
@@ -189,12 +216,15 @@ def _train(
             f"{spent / 60:.1f} min, the whole budget of {settings.max_time / 60:g} min."
         )
     config = TrainConfig(
-        optimizer="adam",
+        optimizer=settings.optimizer,  # type: ignore[arg-type]  # checked in update_text
         lr=settings.lr,
+        momentum=0.0,
         weight_decay=settings.weight_decay,
-        schedule="cosine",
+        schedule=settings.schedule,  # type: ignore[arg-type]
         warmup_steps=settings.warmup_steps,
         min_lr=settings.min_lr,
+        plateau_factor=settings.plateau_factor,
+        plateau_patience=0,  # anneal after the first evaluation without progress
         clip_norm=settings.clip_norm,
         max_steps=settings.max_steps,
         max_time=settings.max_time - spent,  # the budget is for the whole run
@@ -213,9 +243,9 @@ def _train(
     ctx.say(
         f"model: {settings.num_layers}×{settings.hidden_size} {settings.cell}, embedding "
         f"{settings.embedding_dim}, dropout {settings.dropout:g}, {parameters:,} parameters; "
-        f"batches of {train.batch_size}×{settings.bptt} tokens; Adam {settings.lr:g}, "
-        f"warm-up {settings.warmup_steps}, cosine to {settings.min_lr:g} over "
-        f"{settings.max_steps} steps, clip {settings.clip_norm:g}; at most "
+        f"batches of {train.batch_size}×{settings.bptt} tokens; {update_text(settings)}, "
+        f"warm-up {settings.warmup_steps}, {settings.max_steps} steps at most, clip "
+        f"{settings.clip_norm:g}; at most "
         f"{settings.max_time / 60:g} min."
     )
     resumed_step = trainer.step

@@ -23,6 +23,7 @@ from rnnkit.recipes.lm_benchmark import (
     report_curve,
     resumed_note,
     train_language_model,
+    update_text,
 )
 from rnnkit.recipes.ptb import SPLITS, load_ptb
 
@@ -91,8 +92,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             "published": f"AWD-LSTM: {ANCHOR} bpc (days on a GPU)",
             "setting": (f"{settings.num_layers}×{settings.hidden_size} LSTM, embedding "
                         f"{settings.embedding_dim}, dropout {settings.dropout:g}, "
-                        f"{settings.batch_size}×{settings.bptt} chunks, Adam {settings.lr:g} "
-                        f"cosine, {out['steps']} steps in {out['train_seconds'] / 60:.1f} min"
+                        f"{settings.batch_size}×{settings.bptt} chunks, {update_text(settings)}, "
+                        f"{out['steps']} steps in {out['train_seconds'] / 60:.1f} min"
                         + resumed_note(out)),
             "wall_seconds": wall,
         },

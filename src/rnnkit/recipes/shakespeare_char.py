@@ -29,6 +29,7 @@ from rnnkit.recipes.lm_benchmark import (
     report_curve,
     resumed_note,
     train_language_model,
+    update_text,
 )
 
 __all__ = ["Settings", "run"]
@@ -108,8 +109,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             "published": "nanoGPT char Transformer: 1.47 (GPU), 1.88 (~3 min laptop CPU)",
             "setting": (f"{settings.num_layers}×{settings.hidden_size} LSTM, embedding "
                         f"{settings.embedding_dim}, dropout {settings.dropout:g}, "
-                        f"{settings.batch_size}×{settings.bptt} chunks, Adam "
-                        f"{settings.lr:g} cosine, {out['steps']} steps in "
+                        f"{settings.batch_size}×{settings.bptt} chunks, {update_text(settings)}, "
+                        f"{out['steps']} steps in "
                         f"{out['train_seconds'] / 60:.1f} min; 90/10 split"
                         + resumed_note(out)),
             "wall_seconds": wall,

@@ -25,6 +25,7 @@ from rnnkit.recipes.lm_benchmark import (
     report_curve,
     resumed_note,
     train_language_model,
+    update_text,
 )
 
 __all__ = ["Settings", "run"]
@@ -104,8 +105,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             "published": "(course assignment; no published number)",
             "setting": (f"{settings.num_layers}×{settings.hidden_size} LSTM, embedding "
                         f"{settings.embedding_dim}, dropout {settings.dropout:g}, "
-                        f"{settings.batch_size}×{settings.bptt} chunks, Adam {settings.lr:g} "
-                        f"cosine, {out['steps']} steps in {out['train_seconds'] / 60:.1f} min; "
+                        f"{settings.batch_size}×{settings.bptt} chunks, {update_text(settings)}, "
+                        f"{out['steps']} steps in {out['train_seconds'] / 60:.1f} min; "
                         "90/10 split"
                         + resumed_note(out)),
             "wall_seconds": wall,
