@@ -18,6 +18,7 @@ from rnnkit.recipes.lstm_variants import (
     CELLS,
     ArithModel,
     Settings,
+    _evaluate,
     greedy_answers,
     sequence_accuracy,
     train_cell,
@@ -59,6 +60,21 @@ def test_greedy_decoding_agrees_with_teacher_forced_accuracy_problem_by_problem(
     greedy = [w == str(a + b) for w, (a, b) in zip(written, splits.train, strict=True)]
     assert greedy == result["test_correct"]
     assert np.mean(greedy) > 0.2  # it learned something, so the agreement is not all-wrong
+
+
+def test_evaluation_counts_answer_characters_and_whole_answers() -> None:
+    class Fixed(torch.nn.Module):
+        def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, None]:
+            logits = torch.zeros(2, 3, 4)
+            logits[0, 1, 2] = logits[0, 2, 3] = 1.0  # row 0: both answer characters right
+            logits[1, 1, 2] = logits[1, 2, 0] = 1.0  # row 1: its second one wrong
+            return logits[: len(inputs)], None
+
+    targets = torch.tensor([[-100, 2, 3], [-100, 2, 3]])
+    loss, correct, chars = _evaluate(Fixed(), torch.zeros(2, 3, dtype=torch.long), targets)
+    assert correct.tolist() == [True, False]
+    assert chars == 0.75  # 3 of the 4 answer characters; the ignored position not counted
+    assert loss > 0
 
 
 @pytest.fixture(scope="module")
