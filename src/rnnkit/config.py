@@ -126,6 +126,7 @@ class TrainConfig:
     distributed: bool = False  # data-parallel over the processes started by torchrun
     progress: bool = True  # show a progress bar on stderr
     flush_denormal: bool = True  # on CPU, treat subnormal floats as zero while training
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: train under bfloat16 autocast, fp32 weights
 
     def __post_init__(self) -> None:
         positive = ["lr", "step_size"]
@@ -168,6 +169,7 @@ class TrainConfig:
             "mode": ("min", "max"),
             "divergence": ("stop", "lower_lr"),
             "device": ("auto", "cpu", "cuda"),
+            "precision": ("fp32", "bf16"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -77,6 +77,7 @@ class LMBenchmarkSettings:
     warmup_steps: int = 100  # linear warm-up steps
     weight_decay: float = 0.0  # L2 penalty
     clip_norm: float = 1.0  # gradient clipping by global norm
+    precision: str = "fp32"  # fp32 | bf16 (training under bfloat16 autocast; evaluation fp32)
     max_steps: int = 2200  # optimizer steps (the cosine schedule's length)
     max_time: float = 1800.0  # seconds of training at most (the benchmark's budget)
     eval_every: int = 200  # steps between evaluations of the validation stream
@@ -225,6 +226,7 @@ def _train(
         min_lr=settings.min_lr,
         plateau_factor=settings.plateau_factor,
         plateau_patience=0,  # anneal after the first evaluation without progress
+        precision=settings.precision,  # type: ignore[arg-type]  # TrainConfig checks it
         clip_norm=settings.clip_norm,
         max_steps=settings.max_steps,
         max_time=settings.max_time - spent,  # the budget is for the whole run

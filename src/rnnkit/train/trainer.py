@@ -26,6 +26,7 @@ once the retries are spent) it raises :class:`DivergenceError` naming the step. 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -184,6 +185,16 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 #
 # The state that ends chunk k is the right state to start chunk k+1 (row b continues row b),
 # so it is carried forward -- but as a value, cut from the graph that produced it.
+def _float32_state(state: Any) -> Any:
+    """A carried state with its bfloat16 tensors (from autocast) made float32 again, so the
+    state kept between chunks and saved in checkpoints does not depend on the precision."""
+    if isinstance(state, torch.Tensor):
+        return state.float() if state.dtype == torch.bfloat16 else state
+    if isinstance(state, (tuple, list)):
+        return type(state)(_float32_state(s) for s in state)
+    return state
+
+
 def repackage_hidden(state: Any) -> Any:
     """Detach a recurrent state (tensors in nested tuples or lists) from its history.
 
@@ -665,7 +676,8 @@ class Trainer:
             group["lr"] = lr
         batch = self._prepare(raw)
         state = self.stream_state if batch.stream else None
-        outputs, loss, new_state = self._forward(batch, state)
+        with self._autocast():
+            outputs, loss, new_state = self._forward(batch, state)
         loss.backward()
         reduce_gradients(self.params, batch.num_tokens, self.ctx)
         loss_value = float(loss.detach())
@@ -677,7 +689,8 @@ class Trainer:
             return problem
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.stream_state = repackage_hidden(new_state) if batch.stream else None
+        self.stream_state = (repackage_hidden(_float32_state(new_state)) if batch.stream
+                             else None)
         self.step += 1
         self.batch_in_epoch += 1
         self.tokens_seen += batch.num_tokens * self.ctx.world_size
@@ -814,6 +827,18 @@ class Trainer:
                 f"Expected the batch source to yield Batch objects, got {type(raw).__name__}."
             )
         return shard_batch(raw, self.ctx).to(self.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The training forward pass's precision: bfloat16 autocast for ``precision="bf16"``.
+
+        Matrix products run in bfloat16 (on CPUs with AMX or AVX512-BF16, and on GPUs, at
+        several times the float32 speed); softmax, losses and reductions stay float32, as do
+        the parameters, their gradients and the optimizer state. Evaluation always runs in
+        float32, so reported losses do not depend on the training precision.
+        """
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _forward(self, batch: Batch, state: Any) -> tuple[Any, torch.Tensor, Any]:
         if batch.stream:
