@@ -131,7 +131,7 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
-        """The benchmark: 14 cells × 3 seeds, about 40 minutes on 2 cores."""
+        """The benchmark: 14 cells × 3 seeds, about 52 minutes on 2 cores."""
         return cls()
 
 
