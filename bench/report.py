@@ -12,6 +12,7 @@ in the order they appear in a new file:
   layers      training speed of rnnkit.nn layers vs torch.nn (``bench/layers.py``)
   reference   the NumPy reference engine vs torch (``bench/reference.py``)
   generate    batch-1 generation vs the plain loop (``bench/generate.py``)
+  precision   training speed in float32 vs bfloat16 autocast (``bench/precision.py``)
 
 Nothing here measures anything and no number is ever written that is not in a result file.
 
@@ -38,7 +39,7 @@ RESULTS_DIR = ROOT / "bench" / "results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
 
 #: Every block, in the order of a new file.
-BLOCKS: tuple[str, ...] = ("intro", "quality", "layers", "reference", "generate")
+BLOCKS: tuple[str, ...] = ("intro", "quality", "layers", "reference", "generate", "precision")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ QUALITY_ROWS: tuple[QualityRow, ...] = (
 
 #: The script that produces each speed block, for its "not run yet" line.
 SPEED_SCRIPTS = {"layers": "bench/layers.py", "reference": "bench/reference.py",
-                 "generate": "bench/generate.py"}
+                 "generate": "bench/generate.py", "precision": "bench/precision.py"}
 
 
 def begin_marker(name: str) -> str:
@@ -317,7 +318,7 @@ def render_intro(results_dir: Path) -> str:
         "`../shared/data/`, or `--shared DIR`); `python bench/quality.py` runs them all, one "
         "after another, and `python bench/quality.py --render` rewrites this file from the "
         "results alone. The speed sections come from `python bench/layers.py`, "
-        "`bench/reference.py` and `bench/generate.py`.",
+        "`bench/reference.py`, `bench/generate.py` and `bench/precision.py`.",
     ]
     if machines:
         lines += ["", "Quality results measured with: " + "; ".join(sorted(machines)) + "."]
@@ -488,6 +489,58 @@ def render_generate(results_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _bf16_support_sentence(support: Any) -> str:
+    """One sentence on the CPU's bfloat16 instructions, from a result's ``cpu_bf16``.
+
+    Example:
+        >>> _bf16_support_sentence({"amx_bf16": True, "avx512_bf16": True})
+        'The CPU has AMX-BF16 and AVX512-BF16: bfloat16 matrix products run in hardware.'
+        >>> _bf16_support_sentence({"amx_bf16": None, "avx512_bf16": None}).split(":")[0]
+        'Whether the CPU has AMX-BF16 or AVX512-BF16 is unknown (no CPU flags recorded)'
+    """
+    support = support if isinstance(support, dict) else {}
+    amx, avx = support.get("amx_bf16"), support.get("avx512_bf16")
+    fast = ("bfloat16 is fast only with one of them; without, the products are emulated and "
+            "usually slower than float32.")
+    if amx is None and avx is None:
+        return ("Whether the CPU has AMX-BF16 or AVX512-BF16 is unknown (no CPU flags "
+                f"recorded): {fast}")
+    if amx and avx:
+        return ("The CPU has AMX-BF16 and AVX512-BF16: bfloat16 matrix products run in "
+                "hardware.")
+    if amx or avx:
+        has, lacks = ("AMX-BF16", "AVX512-BF16") if amx else ("AVX512-BF16", "AMX-BF16")
+        return f"The CPU has {has} (not {lacks}): bfloat16 matrix products run in hardware."
+    return f"The CPU has neither AMX-BF16 nor AVX512-BF16: {fast}"
+
+
+def render_precision(results_dir: Path) -> str:
+    """The precision block: training steps in float32 vs under bfloat16 autocast."""
+    lines, data = _speed_section(
+        "precision", "Training speed: float32 vs bfloat16 autocast", results_dir)
+    if data is None:
+        return "\n".join(lines)
+    lines += [
+        "Full training steps (forward + loss under `torch.autocast` for bf16, backward, Adam) "
+        "of `rnnkit.models.LanguageModel`, as the Trainer takes them with `precision=\"bf16\"`; "
+        "parameters, gradients and optimizer state stay float32. Same weights and batch on "
+        f"both sides, median of {data.get('repeats')} steps after warm-up, alternating "
+        f"(torch {data.get('torch')}, {data.get('threads')} "
+        f"thread{'' if data.get('threads') == 1 else 's'}, {data.get('cpu_count')} cores). "
+        "Ratio = bf16 tokens/s ÷ fp32 tokens/s; loss "
+        "difference = |bf16 − fp32| ÷ fp32 on the first timed step.",
+        "",
+    ]
+    lines += markdown_table(
+        ["model", "tokens/step", "fp32 tokens/s", "bf16 tokens/s", "ratio", "loss difference"],
+        [[r["model"], f"{int(r['tokens_per_step']):,}", _rate(r["fp32_tok_s"]),
+          _rate(r["bf16_tok_s"]), f"{r['ratio']:.2f}×", f"{100 * r['loss_rel_diff']:.2g}%"]
+         for r in data.get("rows", [])],
+    )
+    lines += ["", _bf16_support_sentence(data.get("cpu_bf16"))]
+    return "\n".join(lines)
+
+
 def render_block(name: str, results_dir: Path, markdown_dir: Path) -> str:
     """The content of block ``name`` from the result files in ``results_dir``.
 
@@ -504,6 +557,8 @@ def render_block(name: str, results_dir: Path, markdown_dir: Path) -> str:
         return render_reference(results_dir)
     if name == "generate":
         return render_generate(results_dir)
+    if name == "precision":
+        return render_precision(results_dir)
     raise ValueError(f"Argument `name` must be one of {list(BLOCKS)}, got {name!r}.")
 
 
@@ -525,7 +580,7 @@ def render(
     Args:
         markdown_path: the markdown file (created when missing).
         results_dir: the folder of ``NAME.json``, ``layers.json``, ``reference.json``,
-            ``generate.json``.
+            ``generate.json``, ``precision.json``.
         blocks: the blocks to rewrite (default: all of :data:`BLOCKS`); the others and any
             text outside the markers stay as they are.
 
@@ -561,7 +616,8 @@ def update_after(block: str, written: str | Path, markdown_path: str | Path = MA
         Whether the block was rewritten.
 
     Raises:
-        ValueError: ``block`` is not a speed block (layers, reference, generate).
+        ValueError: ``block`` is not a speed block (layers, reference, generate,
+            precision).
     """
     if block not in SPEED_SCRIPTS:
         raise ValueError(f"Argument `block` must be one of {list(SPEED_SCRIPTS)}, got {block!r}.")
