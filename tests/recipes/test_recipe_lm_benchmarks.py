@@ -156,6 +156,7 @@ def test_sgd_with_plateau_annealing_lowers_the_rate_and_says_so(tmp_path: Path) 
     ("optimizer", "adagrad", r"Setting `optimizer` must be one of \['adam', 'sgd'\], got "
                              r"'adagrad'\."),
     ("schedule", "step", r"Setting `schedule` must be 'cosine' or 'plateau', got 'step'\."),
+    ("precision", "fp16", r"Setting `precision` must be 'fp32' or 'bf16', got 'fp16'\."),
 ])
 def test_unknown_update_rules_are_refused_before_any_work(
     tmp_path: Path, key: str, value: str, message: str

@@ -89,7 +89,8 @@ def update_text(settings: LMBenchmarkSettings) -> str:
     """The update rule and schedule in words, e.g. ``"Adam 0.003 cosine to 5e-05"``.
 
     Raises:
-        ValueError: an ``optimizer`` or ``schedule`` the benchmarks do not offer.
+        ValueError: an ``optimizer``, ``schedule`` or ``precision`` the benchmarks do not
+            offer.
 
     Example:
         >>> update_text(LMBenchmarkSettings(optimizer="sgd", lr=20, schedule="plateau"))
@@ -99,13 +100,18 @@ def update_text(settings: LMBenchmarkSettings) -> str:
     if settings.optimizer not in names:
         raise ValueError(f"Setting `optimizer` must be one of {list(names)}, got "
                          f"{settings.optimizer!r}.")
+    if settings.precision not in ("fp32", "bf16"):
+        raise ValueError(f"Setting `precision` must be 'fp32' or 'bf16', got "
+                         f"{settings.precision!r}.")
     if settings.schedule == "cosine":
-        return f"{names[settings.optimizer]} {settings.lr:g} cosine to {settings.min_lr:g}"
-    if settings.schedule == "plateau":
-        return (f"{names[settings.optimizer]} {settings.lr:g}, x{settings.plateau_factor:g} "
+        text = f"{names[settings.optimizer]} {settings.lr:g} cosine to {settings.min_lr:g}"
+    elif settings.schedule == "plateau":
+        text = (f"{names[settings.optimizer]} {settings.lr:g}, x{settings.plateau_factor:g} "
                 "when the validation loss does not improve")
-    raise ValueError(f"Setting `schedule` must be 'cosine' or 'plateau', got "
-                     f"{settings.schedule!r}.")
+    else:
+        raise ValueError(f"Setting `schedule` must be 'cosine' or 'plateau', got "
+                         f"{settings.schedule!r}.")
+    return text + (", trained in bf16 autocast" if settings.precision == "bf16" else "")
 
 
 def bits_per_char(nats: float) -> float:
