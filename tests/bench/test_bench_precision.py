@@ -7,27 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_modules import ROOT, load_bench
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"rnnkit_bench_{name}",
-                                                  ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-precision = _load("precision")
-report = _load("report")
+precision = load_bench("precision")
+report = load_bench("report")
 
 KEYS = {"benchmark", "rows", "repeats", "threads", "torch", "cpu_count", "cpu_bf16", "machine",
         "python"}

@@ -6,29 +6,14 @@ bench/ is not a package: both modules are loaded from their paths.
 from __future__ import annotations
 
 import doctest
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from bench_modules import ROOT, load_bench
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"rnnkit_bench_{name}",
-                                                  ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-quality = _load("quality")
+quality = load_bench("quality")
 report = quality.report  # the bench/report.py that quality.py loaded
 
 MACHINE = {"cores": 2, "torch": "2.13.0+cpu", "threads": 2}
