@@ -28,7 +28,6 @@ Writes bench/results/generate.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -158,14 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ratio':8} {result['ratio_wall']:15.2f} {result['ratio_cpu']:15.2f}")
     agreement = result["greedy_agreement_first_200"]
     print(f"greedy agreement on the first 200 characters: {agreement:.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
-    from report import update_after
+    from report import publish
 
-    if update_after("generate", args.out):
-        print("updated BENCHMARKS.md")
+    publish("generate", args.out, report)
     return 0
 
 

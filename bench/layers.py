@@ -35,7 +35,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -329,15 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             "rows": option_rows,
         },
     }
-    tmp = args.output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(args.output)
-    print(f"wrote {args.output}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
-    from report import update_after
+    from report import publish
 
-    if update_after("layers", args.output):
-        print("updated BENCHMARKS.md")
+    publish("layers", args.output, report)
     return 0
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import os
 import platform
 import statistics
@@ -225,14 +224,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['bf16_tok_s']:11.0f} {r['ratio']:6.2f} {100 * r['loss_rel_diff']:8.3f}%")
     print("CPU bf16 support: " + ", ".join(
         f"{name} {'unknown' if has is None else has}" for name, has in report["cpu_bf16"].items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
-    from report import update_after
+    from report import publish
 
-    if update_after("precision", args.out):
-        print("updated BENCHMARKS.md")
+    publish("precision", args.out, report)
     return 0
 
 

@@ -18,7 +18,6 @@ reference / torch. Prints a table and writes ``bench/results/reference.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -159,13 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         "training": train,
         "generation": generate,
     }
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    print()
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/report.py
-    from report import update_after
+    from report import publish
 
-    if update_after("reference", out):
-        print("updated BENCHMARKS.md")
+    publish("reference", out, report)
     return 0
 
 

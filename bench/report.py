@@ -627,6 +627,17 @@ def update_after(block: str, written: str | Path, markdown_path: str | Path = MA
     return True
 
 
+def publish(block: str, out: str | Path, data: dict[str, Any]) -> None:
+    """What every speed script does last: write its result ``data`` to ``out`` (through a
+    temporary file), and rewrite its ``block`` of BENCHMARKS.md when ``out`` is the committed
+    result file (see :func:`update_after`)."""
+    out = Path(out)
+    write_atomic(out, json.dumps(data, indent=2) + "\n")
+    print(f"wrote {out}")
+    if update_after(block, out):
+        print("updated BENCHMARKS.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Rewrite BENCHMARKS.md (or ``--markdown``) from the result files."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
