@@ -161,7 +161,7 @@ def train_language_model(
             f"bptt={settings.bptt}: {len(train_ids)} tokens; use a longer text or smaller "
             "settings."
         )
-    update_text(settings)  # refuses an unknown optimizer or schedule before any work
+    update_text(settings)  # refuses an unknown optimizer, schedule or precision up front
     resume = _resume_source(settings.resume)
     with torch_threads(settings.threads):
         return _train(ctx, settings, vocab, splits, resume)

@@ -185,16 +185,6 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 #
 # The state that ends chunk k is the right state to start chunk k+1 (row b continues row b),
 # so it is carried forward -- but as a value, cut from the graph that produced it.
-def _float32_state(state: Any) -> Any:
-    """A carried state with its bfloat16 tensors (from autocast) made float32 again, so the
-    state kept between chunks and saved in checkpoints does not depend on the precision."""
-    if isinstance(state, torch.Tensor):
-        return state.float() if state.dtype == torch.bfloat16 else state
-    if isinstance(state, (tuple, list)):
-        return type(state)(_float32_state(s) for s in state)
-    return state
-
-
 def repackage_hidden(state: Any) -> Any:
     """Detach a recurrent state (tensors in nested tuples or lists) from its history.
 
@@ -217,6 +207,16 @@ def repackage_hidden(state: Any) -> Any:
         "Expected the recurrent state to be tensors in nested tuples or lists, got "
         f"{type(state).__name__}."
     )
+
+
+def _float32_state(state: Any) -> Any:
+    """A carried state with its bfloat16 tensors (from autocast) made float32 again, so the
+    state kept between chunks and saved in checkpoints does not depend on the precision."""
+    if isinstance(state, torch.Tensor):
+        return state.float() if state.dtype == torch.bfloat16 else state
+    if isinstance(state, (tuple, list)):
+        return type(state)(_float32_state(s) for s in state)
+    return state
 
 
 def _clone_tree(state: Any) -> Any:
