@@ -46,6 +46,7 @@ from typing import Any
 import torch
 
 from rnnkit.models import LanguageModel
+from rnnkit.train.trainer import training_precision
 
 RESULTS = Path(__file__).resolve().parent / "results" / "precision.json"
 CPUINFO = Path("/proc/cpuinfo")
@@ -127,13 +128,6 @@ def cpu_bf16_support(cpuinfo: Path = CPUINFO) -> dict[str, bool | None]:
     return {name: name in flags for name in names}
 
 
-def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
-    """What the Trainer wraps its training forward pass in (``Trainer._autocast``)."""
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 class Side:
     """One precision's model and optimizer, taking training steps on a fixed batch."""
 
@@ -144,7 +138,7 @@ class Side:
 
     def step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
         """One training step; returns the loss."""
-        with _autocast(self.precision):
+        with training_precision(self.precision, "cpu"):
             _, loss = self.model(inputs, targets=targets)
         loss.backward()
         self.optimizer.step()

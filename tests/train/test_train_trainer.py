@@ -407,3 +407,13 @@ def test_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match=r"Option `precision` expects one of fp32, bf16, got "
                                          r"'fp16'\."):
         config(max_steps=1, precision="fp16")
+
+
+def test_training_precision_refuses_an_unknown_precision() -> None:
+    from rnnkit.train.trainer import training_precision
+
+    with pytest.raises(ValueError, match=r"Argument `precision` must be 'fp32' or 'bf16', got "
+                                         r"'fp16'\."):
+        training_precision("fp16", "cpu")
+    with training_precision("fp32", "cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

@@ -24,13 +24,13 @@ Beside it the table gives the fraction of answer characters right (teacher force
 cross-entropy per answer character, which still rank the cells where few whole sums come out
 right.
 
-The budget: 10,000 steps of 64 problems per run (about 2 minutes on one core; two runs at a
-time). Calibration with the LSTM (one seed): 4,000 steps gave 4% test sequence accuracy,
-12,000 steps 11% (the GRU 6%), the validation accuracy still rising; a learning rate of 0.01
-instead of 0.003 gave 1% at 4,000 steps; both operands zero-padded to 8 digits (aligned) gave
-no gain at 4,000 steps (2%; all digits least significant first 0.5%). The sum of two 8-digit
-numbers needs all 16 digits held in the state before the first answer digit: one layer of
-128 units learns that slowly, and how slowly is what the table compares.
+The budget: 10,000 steps of 64 problems per run (2 to 3 minutes on one core, 5.5 for FGR;
+two runs at a time). Calibration with the LSTM (one seed): 4,000 steps gave 4% test sequence
+accuracy, 12,000 steps 11% (the GRU 6%), the validation accuracy still rising; a learning
+rate of 0.01 instead of 0.003 gave 1% at 4,000 steps; both operands zero-padded to 8 digits
+(aligned) gave no gain at 4,000 steps (2%; all digits least significant first 0.5%). The sum
+of two 8-digit numbers needs all 16 digits held in the state before the first answer digit:
+one layer of 128 units learns that slowly, and how slowly is what the table compares.
 
 Every cell gets the same hidden size, embedding, optimiser, schedule, batch and number of
 steps, and is trained from ``seeds`` different seeds; the table reports the mean and the

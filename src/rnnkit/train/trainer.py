@@ -70,6 +70,7 @@ __all__ = [
     "repackage_hidden",
     "resolve_device",
     "seed_everything",
+    "training_precision",
 ]
 
 #: seconds between plot refreshes at checkpoints (plots are always drawn at the end)
@@ -207,6 +208,30 @@ def repackage_hidden(state: Any) -> Any:
         "Expected the recurrent state to be tensors in nested tuples or lists, got "
         f"{type(state).__name__}."
     )
+
+
+def training_precision(precision: str, device_type: str) -> contextlib.AbstractContextManager[Any]:
+    """The context the Trainer runs each training forward pass (model and loss) in.
+
+    ``"bf16"``: bfloat16 autocast on ``device_type`` -- matrix products in bfloat16 (on CPUs
+    with AMX or AVX512-BF16, and on GPUs, at several times the float32 speed), softmax, losses
+    and reductions in float32; parameters, gradients and optimizer state stay float32 because
+    autocast casts copies. ``"fp32"``: nothing. Evaluation never uses it, so reported losses
+    do not depend on the training precision.
+
+    Raises:
+        ValueError: ``precision`` is neither ``"fp32"`` nor ``"bf16"``.
+
+    Example:
+        >>> with training_precision("bf16", "cpu"):
+        ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+        torch.bfloat16
+    """
+    if precision == "bf16":
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    raise ValueError(f"Argument `precision` must be 'fp32' or 'bf16', got {precision!r}.")
 
 
 def _float32_state(state: Any) -> Any:
@@ -676,7 +701,7 @@ class Trainer:
             group["lr"] = lr
         batch = self._prepare(raw)
         state = self.stream_state if batch.stream else None
-        with self._autocast():
+        with training_precision(self.config.precision, self.device.type):
             outputs, loss, new_state = self._forward(batch, state)
         loss.backward()
         reduce_gradients(self.params, batch.num_tokens, self.ctx)
@@ -827,18 +852,6 @@ class Trainer:
                 f"Expected the batch source to yield Batch objects, got {type(raw).__name__}."
             )
         return shard_batch(raw, self.ctx).to(self.device)
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The training forward pass's precision: bfloat16 autocast for ``precision="bf16"``.
-
-        Matrix products run in bfloat16 (on CPUs with AMX or AVX512-BF16, and on GPUs, at
-        several times the float32 speed); softmax, losses and reductions stay float32, as do
-        the parameters, their gradients and the optimizer state. Evaluation always runs in
-        float32, so reported losses do not depend on the training precision.
-        """
-        if self.config.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def _forward(self, batch: Batch, state: Any) -> tuple[Any, torch.Tensor, Any]:
         if batch.stream:
