@@ -129,6 +129,10 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: train under bfloat16 autocast, fp32 weights
 
     def __post_init__(self) -> None:
+        # the declared type of every option, as for a config file (a bool is no number here;
+        # a float option takes an int)
+        for f in _fields(type(self)):
+            _convert(f.name, _hints(type(self))[f.name], getattr(self, f.name), from_text=False)
         positive = ["lr", "step_size"]
         non_negative = [
             "momentum",

@@ -196,6 +196,21 @@ def test_train_config_ranges() -> None:
     assert TrainConfig(max_epochs=0, max_time=5.0).max_time == 5.0
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"progress": "yes"}, "Option `progress` expects a boolean (true or false), got 'yes'."),
+    ({"max_epochs": True}, "Option `max_epochs` expects an integer, got True."),
+    ({"warmup_steps": 2.5}, "Option `warmup_steps` expects an integer, got 2.5."),
+    ({"patience": None}, "Option `patience` expects an integer, got None."),
+    ({"lr": "0.1"}, "Option `lr` expects a float, got '0.1'."),
+])
+def test_train_config_built_in_python_checks_each_type(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**options)  # type: ignore[arg-type]
+    assert TrainConfig(lr=1, max_time=60).lr == 1  # an int is a float option's value
+
+
 def test_field_help_reads_comments() -> None:
     helps = field_help(RunConfig)
     assert helps["cell"] == "recurrent cell"

@@ -24,6 +24,15 @@ def config(**overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
+@pytest.mark.parametrize(("steps", "epochs"), [(8, 2), (9, 2), (7, 1)])
+def test_a_run_stopped_on_an_epochs_last_batch_counts_that_epoch(
+    tmp_path, steps: int, epochs: int
+) -> None:
+    train = ListSource(token_batches(4))
+    summary = Trainer(ToyLM(), train, config(max_steps=steps), tmp_path, model_name="toy").fit()
+    assert (summary.steps, summary.epochs, summary.stopped_by) == (steps, epochs, "max_steps")
+
+
 def weights(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 

@@ -66,6 +66,7 @@ __all__ = [
     "TrainSummary",
     "Trainer",
     "build_optimizer",
+    "check_precision",
     "flushing_denormals",
     "repackage_hidden",
     "resolve_device",
@@ -227,11 +228,28 @@ def training_precision(precision: str, device_type: str) -> contextlib.AbstractC
         ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
         torch.bfloat16
     """
+    check_precision(precision, "Argument")
     if precision == "bf16":
         return torch.autocast(device_type, dtype=torch.bfloat16)
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    raise ValueError(f"Argument `precision` must be 'fp32' or 'bf16', got {precision!r}.")
+    return contextlib.nullcontext()
+
+
+#: The training precisions :func:`training_precision` knows.
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str, kind: str = "Setting") -> None:
+    """Refuse a training precision other than ``"fp32"`` and ``"bf16"``, in one sentence
+    naming it (settings call it before any work); ``kind`` names what it is in the message.
+
+    Example:
+        >>> check_precision("fp16")
+        Traceback (most recent call last):
+        ...
+        ValueError: Setting `precision` must be 'fp32' or 'bf16', got 'fp16'.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"{kind} `precision` must be 'fp32' or 'bf16', got {precision!r}.")
 
 
 def _float32_state(state: Any) -> Any:
@@ -657,7 +675,8 @@ class Trainer:
         self._fit_start = time.monotonic()
         summary = TrainSummary(
             steps=self.step,
-            epochs=self.epoch,
+            # a run stopped on the last batch of an epoch has completed that pass too
+            epochs=self.epoch + int(self.batch_in_epoch == len(self.train_data)),
             stopped_by=stopped_by,
             metric=cfg.metric,
             best_metric=self.best_metric,
