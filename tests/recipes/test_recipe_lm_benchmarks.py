@@ -157,9 +157,11 @@ def test_sgd_with_plateau_annealing_lowers_the_rate_and_says_so(tmp_path: Path) 
                              r"'adagrad'\."),
     ("schedule", "step", r"Setting `schedule` must be 'cosine' or 'plateau', got 'step'\."),
     ("precision", "fp16", r"Setting `precision` must be 'fp32' or 'bf16', got 'fp16'\."),
+    ("plateau_factor", 1.5, r"Option `plateau_factor` expects a float in \(0, 1\), got 1\.5\."),
+    ("warmup_steps", -3, r"Option `warmup_steps` expects"),
 ])
 def test_unknown_update_rules_are_refused_before_any_work(
-    tmp_path: Path, key: str, value: str, message: str
+    tmp_path: Path, key: str, value: object, message: str
 ) -> None:
     folder = _ptb_folder(tmp_path)
     with pytest.raises(ValueError, match=message):

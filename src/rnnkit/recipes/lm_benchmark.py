@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from rnnkit.recipes.common import RecipeContext, fmt, table, torch_threads
 from rnnkit.train import Trainer
 from rnnkit.train.checkpoint import has_checkpoint, load_model_state, read_checkpoint
 from rnnkit.train.metrics import read_metrics
+from rnnkit.train.trainer import check_precision
 
 __all__ = [
     "LMBenchmarkSettings",
@@ -84,6 +85,36 @@ class LMBenchmarkSettings:
     threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
     resume: str = ""  # an interrupted run of this benchmark (its RUN directory) to continue
 
+    def __post_init__(self) -> None:
+        # refused here, before any data is read: an optimizer, schedule or precision the
+        # benchmarks do not offer, then any training option the trainer refuses
+        update_text(self)
+        self.train_config()
+
+    def train_config(self, spent: float = 0.0) -> TrainConfig:
+        """The trainer's options: these settings, the budget less ``spent`` seconds (what
+        an interrupted run being resumed had trained)."""
+        return TrainConfig(
+            optimizer=self.optimizer,  # type: ignore[arg-type]  # checked in update_text
+            lr=self.lr,
+            momentum=0.0,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,  # type: ignore[arg-type]
+            warmup_steps=self.warmup_steps,
+            min_lr=self.min_lr,
+            plateau_factor=self.plateau_factor,
+            plateau_patience=0,  # anneal after the first evaluation without progress
+            precision=self.precision,  # type: ignore[arg-type]
+            clip_norm=self.clip_norm,
+            max_steps=self.max_steps,
+            max_time=self.max_time - spent,  # the budget is for the whole run
+            eval_every=self.eval_every,
+            checkpoint_every=self.eval_every,
+            log_every=10,
+            device="cpu",
+            progress=True,
+        )
+
 
 def update_text(settings: LMBenchmarkSettings) -> str:
     """The update rule and schedule in words, e.g. ``"Adam 0.003 cosine to 5e-05"``.
@@ -100,9 +131,7 @@ def update_text(settings: LMBenchmarkSettings) -> str:
     if settings.optimizer not in names:
         raise ValueError(f"Setting `optimizer` must be one of {list(names)}, got "
                          f"{settings.optimizer!r}.")
-    if settings.precision not in ("fp32", "bf16"):
-        raise ValueError(f"Setting `precision` must be 'fp32' or 'bf16', got "
-                         f"{settings.precision!r}.")
+    check_precision(settings.precision)
     if settings.schedule == "cosine":
         text = f"{names[settings.optimizer]} {settings.lr:g} cosine to {settings.min_lr:g}"
     elif settings.schedule == "plateau":
@@ -161,7 +190,6 @@ def train_language_model(
             f"bptt={settings.bptt}: {len(train_ids)} tokens; use a longer text or smaller "
             "settings."
         )
-    update_text(settings)  # refuses an unknown optimizer, schedule or precision up front
     resume = _resume_source(settings.resume)
     with torch_threads(settings.threads):
         return _train(ctx, settings, vocab, splits, resume)
@@ -222,27 +250,7 @@ def _train(
             f"Setting `resume` = {settings.resume!r}: that run already trained "
             f"{spent / 60:.1f} min, the whole budget of {settings.max_time / 60:g} min."
         )
-    config = TrainConfig(
-        optimizer=settings.optimizer,  # type: ignore[arg-type]  # checked in update_text
-        lr=settings.lr,
-        momentum=0.0,
-        weight_decay=settings.weight_decay,
-        schedule=settings.schedule,  # type: ignore[arg-type]
-        warmup_steps=settings.warmup_steps,
-        min_lr=settings.min_lr,
-        plateau_factor=settings.plateau_factor,
-        plateau_patience=0,  # anneal after the first evaluation without progress
-        precision=settings.precision,  # type: ignore[arg-type]  # TrainConfig checks it
-        clip_norm=settings.clip_norm,
-        max_steps=settings.max_steps,
-        max_time=settings.max_time - spent,  # the budget is for the whole run
-        eval_every=settings.eval_every,
-        checkpoint_every=settings.eval_every,
-        seed=ctx.seed,
-        log_every=10,
-        device="cpu",
-        progress=True,
-    )
+    config = replace(settings.train_config(spent), seed=ctx.seed)
     trainer = Trainer(
         model, train, config, run_dir, val_data=valid, model_name="language_model",
         vocab=vocab, resume_from=resume,
