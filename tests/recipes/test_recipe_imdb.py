@@ -153,6 +153,30 @@ def test_imdb_bilstm_reduced_learns_the_made_up_reviews(tmp_path: Path) -> None:
     assert (out / "bilstm" / "best" / "model.safetensors").is_file()
 
 
+def test_imdb_validates_several_times_an_epoch_when_asked(tmp_path: Path) -> None:
+    path = _imdb_file(tmp_path)
+    results = run_recipe("imdb-bilstm", data=path, out=tmp_path / "run", stream=io.StringIO(),
+                         overrides={"limit": 0, "max_epochs": 2, "evals_per_epoch": 2,
+                                    "patience": 0, "precision": "bf16"}).results
+    curve = results["curve_epoch_valid_accuracy_train_loss"]
+    # 216 training reviews in batches of 16: 14 steps an epoch, validated after 7 and 14
+    assert [e for e, _, _ in curve] == [0.5, 1.0, 1.5, 2.0]
+    assert results["valid_accuracy"] == max(a for _, a, _ in curve)
+    assert results["epochs"] == 2
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("evals_per_epoch", 0, r"Setting `evals_per_epoch` must be an integer >= 1, got 0\."),
+    ("precision", "fp16", r"Setting `precision` must be 'fp32' or 'bf16', got 'fp16'\."),
+])
+def test_imdb_settings_refuse(key: str, value: object, message: str) -> None:
+    from rnnkit.recipes import recipe_settings
+
+    for name in ("imdb-lstm", "imdb-bilstm"):
+        with pytest.raises(ValueError, match=message):
+            recipe_settings(name, overrides={key: value})
+
+
 def test_imdb_lstm_ladder_reduced_reports_every_rung(tmp_path: Path) -> None:
     path = _imdb_file(tmp_path)
     out = tmp_path / "run"

@@ -55,6 +55,7 @@ from rnnkit.train import Trainer
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.checkpoint import load_model_state, read_checkpoint
 from rnnkit.train.metrics import read_metrics
+from rnnkit.train.trainer import check_precision
 
 __all__ = [
     "CLASSES",
@@ -116,10 +117,17 @@ class ImdbSettings:
     max_epochs: int = 5  # passes over the training reviews (per model)
     patience: int = 2  # epochs without a better validation accuracy before stopping (0 = off)
     max_time: float = 0.0  # seconds of training per model at most (0 = no limit)
+    evals_per_epoch: int = 1  # validation passes per epoch (patience counts them)
+    precision: str = "fp32"  # training forward pass: fp32 | bf16 (autocast; evaluation fp32)
     force_loop: bool = False  # the loop path in evaluation too (training on the CPU uses it)
     threads: int = 0  # torch CPU threads (0 = torch's default: one per core)
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
+        if (isinstance(self.evals_per_epoch, bool) or not isinstance(self.evals_per_epoch, int)
+                or self.evals_per_epoch < 1):
+            raise ValueError(f"Setting `evals_per_epoch` must be an integer >= 1, got "
+                             f"{self.evals_per_epoch!r}.")
         if self.keep not in ("last", "first"):
             raise ValueError(f"Setting `keep` must be 'last' or 'first', got {self.keep!r}.")
         if not 0.0 < self.valid_fraction < 0.5:
@@ -364,6 +372,7 @@ def train_and_test(
     settings: Any,
     *,
     keep_checkpoints: bool = True,
+    evals_per_epoch: int = 1,
 ) -> dict[str, Any]:
     """Train ``model`` with the trainer in ``RUN/name``, pick the epoch of best validation
     accuracy, score that checkpoint on the test part (the ``rt-polarity`` folds use it too).
@@ -373,22 +382,28 @@ def train_and_test(
         name: the sub-directory of the run (checkpoints, ``metrics.csv``, plots).
         model: the classifier.
         batches: ``train``, ``valid`` and ``test`` batch sources.
-        settings: the training settings: ``lr``, ``clip_norm``, ``max_epochs``, ``max_time``
-            and ``patience`` as in :class:`ImdbSettings`.
+        settings: the training settings: ``lr``, ``clip_norm``, ``max_epochs``, ``max_time``,
+            ``patience`` and ``precision`` as in :class:`ImdbSettings`.
         keep_checkpoints: leave the last and best checkpoints in ``RUN/name``; else delete
             them once the test part is scored (``metrics.csv``, the plots and
             ``summary.json`` stay).
+        evals_per_epoch: validate this many times per epoch, evenly spaced (the last at the
+            epoch's end when the steps divide evenly); the best of all these is tested, and
+            ``patience`` counts them. A model without regularisation can peak and start
+            overfitting inside its second epoch.
 
     Returns:
         ``{"test_accuracy", "valid_accuracy" (best), "best_epoch", "epochs", "steps",
         "stopped_by", "train_seconds", "test_seconds", "parameters", "curve": [(epoch,
         validation accuracy, training loss), ...]}``.
     """
+    per_epoch = len(batches["train"])
+    eval_every = 0 if evals_per_epoch <= 1 else max(1, math.ceil(per_epoch / evals_per_epoch))
     config = TrainConfig(
-        optimizer="adam", lr=settings.lr, clip_norm=settings.clip_norm,
+        eval_every=eval_every, optimizer="adam", lr=settings.lr, clip_norm=settings.clip_norm,
         max_epochs=settings.max_epochs, max_time=settings.max_time, metric="accuracy",
         mode="max", patience=settings.patience, seed=ctx.seed, log_every=10, device="cpu",
-        progress=True,
+        progress=True, precision=settings.precision,
     )
     run_dir = ctx.run_dir / name
     torch.manual_seed(ctx.seed)
@@ -437,8 +452,8 @@ def _validation_curve(path: Path) -> list[tuple[float, float, float]]:
 
 def report_model(ctx: RecipeContext, label: str, out: dict[str, Any]) -> None:
     """Print a trained model's epochs, validation curve and test accuracy."""
-    curve = ", ".join(f"{fmt(acc, 3)}" for _, acc, _ in out["curve"])
+    curve = ", ".join(f"{fmt(acc, 3)} ({epoch:g})" for epoch, acc, _ in out["curve"])
     ctx.say(f"  {label}: {out['steps']} steps, {out['epochs']} epoch(s) in "
             f"{out['train_seconds'] / 60:.1f} min (stopped by {out['stopped_by']}); validation "
-            f"accuracy per epoch {curve}; best epoch {out['best_epoch']:g} -> test accuracy "
-            f"{fmt(out['test_accuracy'], 4)}")
+            f"accuracy (at epoch) {curve}; best at epoch {out['best_epoch']:g} -> test "
+            f"accuracy {fmt(out['test_accuracy'], 4)}")

@@ -82,7 +82,8 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
         ctx.say(f"model: {setting}; {parameters:,} parameters; at most {settings.max_epochs} "
                 f"epochs" + (f" or {settings.max_time / 60:g} min" if settings.max_time else "")
                 + ", the epoch of best validation accuracy kept.")
-        out = train_and_test(ctx, "bilstm", model, batches, settings)
+        out = train_and_test(ctx, "bilstm", model, batches, settings,
+                             evals_per_epoch=settings.evals_per_epoch)
     report_model(ctx, "BiLSTM", out)
     accuracy = out["test_accuracy"]
     met = accuracy >= TARGET

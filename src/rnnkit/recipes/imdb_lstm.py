@@ -71,9 +71,18 @@ class Settings(ImdbSettings):
 
     @classmethod
     def full(cls) -> Settings:
-        """The ladder: embedding 100, 256 units, last 200 tokens, 2 epochs per rung (the same
-        for every rung; at most 20 min of training each)."""
-        return cls(max_tokens=200, bucket=False, max_epochs=2, patience=0, max_time=1200.0)
+        """The ladder: embedding 100, 256 units, last 200 tokens; every rung alike trains at
+        most 4 epochs or 40 min under bfloat16 autocast, validated every half epoch, stopping
+        after three validations without a better accuracy.
+
+        Two epochs per rung left the 2-layer rung at 74.6%, far from converged. The plain
+        LSTM, with nothing against overfitting, peaks early: 83.6% validation accuracy
+        after one epoch and 82.7% after two in one run, 82.5% and 85.5% in another, so it is
+        validated every half epoch. bf16 trains the ladder's models 1.2 times as fast on
+        this CPU (283 -> 236 ms per step of 64 reviews, one layer).
+        """
+        return cls(max_tokens=200, bucket=False, max_epochs=4, evals_per_epoch=2, patience=3,
+                   max_time=2400.0, precision="bf16")
 
 
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
@@ -90,7 +99,10 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                 f"units from scratch, {settings.keep} {settings.max_tokens} tokens, Adam "
                 f"{settings.lr:g}, shuffled batches of {settings.batch_size}"
                 f"{' bucketed by length' if settings.bucket else ' (not bucketed)'}, "
-                f"{settings.max_epochs} epoch(s), the epoch of best validation accuracy tested.")
+                f"at most {settings.max_epochs} epoch(s), {settings.evals_per_epoch} "
+                f"validation(s) per epoch, patience {settings.patience}"
+                f"{', trained in bf16 autocast' if settings.precision == 'bf16' else ''}, "
+                "the epoch of best validation accuracy tested.")
         previous = None
         for k, (name, (change, args, lengths)) in enumerate(RUNGS.items(), start=1):
             rung_start = time.perf_counter()
@@ -103,7 +115,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             )
             ctx.say(f"rung {k}, {name}: {change}")
             out = train_and_test(ctx, f"rung{k}", model, batches if lengths else unpacked,
-                                 settings)
+                                 settings, evals_per_epoch=settings.evals_per_epoch)
             report_model(ctx, name, out)
             outs[name] = out
             accuracy = out["test_accuracy"]
@@ -160,8 +172,12 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             "published": ANCHOR,
             "setting": (f"unidirectional LSTM {settings.hidden_size} units, embedding "
                         f"{settings.embedding_dim}, {settings.keep} {settings.max_tokens} "
-                        f"tokens, {settings.max_epochs} epoch(s) per rung, Adam {settings.lr:g}, "
-                        f"batches of {settings.batch_size}; official 25k/25k, "
+                        f"tokens, at most {settings.max_epochs} epoch(s) per rung "
+                        f"({settings.evals_per_epoch} validation(s) per epoch, patience "
+                        f"{settings.patience}), Adam {settings.lr:g}, batches of "
+                        f"{settings.batch_size}"
+                        f"{', trained in bf16 autocast' if settings.precision == 'bf16' else ''}"
+                        "; official 25k/25k, "
                         f"{len(data.ids['valid']):,} training reviews held out; ladder of 5 "
                         "rungs in the table"),
             "wall_seconds": wall,
