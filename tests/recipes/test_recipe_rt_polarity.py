@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rnnkit.recipes import run_recipe
-from rnnkit.recipes.rt_polarity import read_polarity, stratified_folds
+from rnnkit.recipes.rt_polarity import Settings, _run_fold, read_polarity, stratified_folds
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 BENCHMARK_KEYS = {"metric", "value", "higher_is_better", "target", "target_text", "met",
@@ -120,6 +120,48 @@ def test_rt_polarity_reduced_cross_validates(tmp_path: Path) -> None:
         assert not (fold / "model.safetensors").exists() and not (fold / "best").exists()
     assert (out / "folds.png").stat().st_size > 1000
     assert (out / "validation.png").is_file()
+
+
+@pytest.mark.parametrize(("key", "value"), [("ensemble", 0), ("ensemble", True),
+                                            ("precision", "fp16")])
+def test_settings_refuse_bad_ensembles_and_precisions(key: str, value: object) -> None:
+    from rnnkit.recipes import recipe_settings
+
+    with pytest.raises(ValueError, match=rf"(Setting|Option) `{key}` (must be|expects)"):
+        recipe_settings("rt-polarity", overrides={key: value})
+
+
+def test_fold_probabilities_agree_with_the_trainers_test_accuracy(tmp_path: Path) -> None:
+    from rnnkit.recipes.common import RecipeContext
+
+    sentences, labels = read_polarity(_polarity_file(tmp_path, per_class=40))
+    folds = stratified_folds(labels, 3, seed=0)
+    settings = Settings.reduced()
+    ctx = RecipeContext(name="rt-polarity", run_dir=tmp_path / "run", full=False, seed=0,
+                        stream=io.StringIO())
+    ctx.run_dir.mkdir()
+    out, _, probabilities = _run_fold(ctx, settings, sentences, labels, folds, 1)
+    truth = np.array([labels[i] for i in folds[1]])
+    assert probabilities.shape == (len(folds[1]), 2)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-6)
+    assert (probabilities.argmax(1) == truth).mean() == pytest.approx(out["test_accuracy"])
+    # a second model of the ensemble draws its own validation slice and weights
+    _, _, other = _run_fold(ctx, settings, sentences, labels, folds, 1, member=1)
+    assert not np.allclose(other, probabilities)
+    assert (ctx.run_dir / "fold2-model2" / "metrics.csv").is_file()
+
+
+def test_an_ensemble_votes_with_the_mean_probability(tmp_path: Path) -> None:
+    path = _polarity_file(tmp_path, per_class=30)
+    stream = io.StringIO()
+    results = run_recipe("rt-polarity", data=path, out=tmp_path / "run", stream=stream,
+                         overrides={"ensemble": 2, "max_epochs": 2}).results
+    rows = results["benchmark"]["table"]
+    assert all(0.0 <= r["single_accuracy"] <= 1.0 for r in rows)
+    assert results["single_model_accuracy"] == pytest.approx(
+        np.mean([r["single_accuracy"] for r in rows]))
+    assert "an ensemble of 2 such models per fold" in results["benchmark"]["setting"]
+    assert "-> ensemble" in stream.getvalue() and "one model alone" in stream.getvalue()
 
 
 @pytest.mark.slow
