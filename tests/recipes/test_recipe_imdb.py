@@ -165,7 +165,23 @@ def test_imdb_validates_several_times_an_epoch_when_asked(tmp_path: Path) -> Non
     assert results["epochs"] == 2
 
 
+def test_imdb_cosine_schedule_lowers_the_rate_to_a_hundredth(tmp_path: Path) -> None:
+    from rnnkit.train.metrics import read_metrics
+
+    path = _imdb_file(tmp_path)
+    out = tmp_path / "run"
+    results = run_recipe("imdb-bilstm", data=path, out=out, stream=io.StringIO(),
+                         overrides={"limit": 0, "max_epochs": 2, "schedule": "cosine"}).results
+    rates = [float(r["lr"]) for r in read_metrics(out / "bilstm" / "metrics.csv")
+             if r["split"] == "train"]
+    # logged every 10 of the 28 steps: already below the peak 3e-3, then falling
+    assert len(rates) >= 2 and rates == sorted(rates, reverse=True)
+    assert rates[0] < 3e-3 and rates[-1] < 3e-3 / 4
+    assert "Adam 0.003 cosine to 3e-05" in results["benchmark"]["setting"]
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
+    ("schedule", "step", r"Setting `schedule` must be 'constant' or 'cosine', got 'step'\."),
     ("evals_per_epoch", 0, r"Setting `evals_per_epoch` must be an integer >= 1, got 0\."),
     ("precision", "fp16", r"Setting `precision` must be 'fp32' or 'bf16', got 'fp16'\."),
 ])

@@ -73,6 +73,7 @@ __all__ = [
     "tokenize_review",
     "train_and_test",
     "uniform_embedding",
+    "update_text",
 ]
 
 DATASET = "imdb"
@@ -113,6 +114,7 @@ class ImdbSettings:
     eval_batch_size: int = 256  # reviews per validation and test batch
     bucket: bool = True  # train on batches of reviews of similar length (less padding)
     lr: float = 1e-3  # Adam's learning rate
+    schedule: str = "constant"  # constant | cosine (to lr / 100 at max_epochs)
     clip_norm: float = 1.0  # gradient clipping by global norm (0 = off)
     max_epochs: int = 5  # passes over the training reviews (per model)
     patience: int = 2  # epochs without a better validation accuracy before stopping (0 = off)
@@ -124,6 +126,9 @@ class ImdbSettings:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"Setting `schedule` must be 'constant' or 'cosine', got "
+                             f"{self.schedule!r}.")
         if (isinstance(self.evals_per_epoch, bool) or not isinstance(self.evals_per_epoch, int)
                 or self.evals_per_epoch < 1):
             raise ValueError(f"Setting `evals_per_epoch` must be an integer >= 1, got "
@@ -373,6 +378,7 @@ def train_and_test(
     *,
     keep_checkpoints: bool = True,
     evals_per_epoch: int = 1,
+    schedule: str = "constant",
 ) -> dict[str, Any]:
     """Train ``model`` with the trainer in ``RUN/name``, pick the epoch of best validation
     accuracy, score that checkpoint on the test part (the ``rt-polarity`` folds use it too).
@@ -391,6 +397,8 @@ def train_and_test(
             epoch's end when the steps divide evenly); the best of all these is tested, and
             ``patience`` counts them. A model without regularisation can peak and start
             overfitting inside its second epoch.
+        schedule: the learning rate over the run: ``constant``, or ``cosine`` from ``lr``
+            down to ``lr / 100`` at ``max_epochs``.
 
     Returns:
         ``{"test_accuracy", "valid_accuracy" (best), "best_epoch", "epochs", "steps",
@@ -400,7 +408,9 @@ def train_and_test(
     per_epoch = len(batches["train"])
     eval_every = 0 if evals_per_epoch <= 1 else max(1, math.ceil(per_epoch / evals_per_epoch))
     config = TrainConfig(
-        eval_every=eval_every, optimizer="adam", lr=settings.lr, clip_norm=settings.clip_norm,
+        eval_every=eval_every, optimizer="adam", lr=settings.lr,
+        schedule=schedule, min_lr=settings.lr / 100,
+        clip_norm=settings.clip_norm,
         max_epochs=settings.max_epochs, max_time=settings.max_time, metric="accuracy",
         mode="max", patience=settings.patience, seed=ctx.seed, log_every=10, device="cpu",
         progress=True, precision=settings.precision,
@@ -448,6 +458,12 @@ def _validation_curve(path: Path) -> list[tuple[float, float, float]]:
             curve.append((float(row["epoch"]), float(row["accuracy"]), mean_loss))
             losses = []
     return curve
+
+
+def update_text(settings: ImdbSettings) -> str:
+    """The update rule in words: ``"Adam 0.001"``, or ``"Adam 0.001 cosine to 1e-05"``."""
+    cosine = f" cosine to {settings.lr / 100:g}" if settings.schedule == "cosine" else ""
+    return f"Adam {settings.lr:g}{cosine}"
 
 
 def report_model(ctx: RecipeContext, label: str, out: dict[str, Any]) -> None:

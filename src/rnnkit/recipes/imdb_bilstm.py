@@ -27,6 +27,7 @@ from rnnkit.recipes.imdb import (
     make_batches,
     report_model,
     train_and_test,
+    update_text,
 )
 
 __all__ = ["Settings", "run"]
@@ -76,14 +77,15 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             f"embedding {settings.embedding_dim} from scratch, {settings.pooling} pooling over "
             f"the true lengths, dropout {settings.dropout:g}, word dropout "
             f"{settings.embedding_dropout:g}; {settings.keep} {settings.max_tokens} tokens, "
-            f"vocabulary {len(data.vocab):,}; Adam {settings.lr:g}, batches of "
+            f"vocabulary {len(data.vocab):,}; {update_text(settings)}, batches of "
             f"{settings.batch_size}{' bucketed by length' if settings.bucket else ''}"
         )
         ctx.say(f"model: {setting}; {parameters:,} parameters; at most {settings.max_epochs} "
                 f"epochs" + (f" or {settings.max_time / 60:g} min" if settings.max_time else "")
                 + ", the epoch of best validation accuracy kept.")
         out = train_and_test(ctx, "bilstm", model, batches, settings,
-                             evals_per_epoch=settings.evals_per_epoch)
+                             evals_per_epoch=settings.evals_per_epoch,
+                             schedule=settings.schedule)
     report_model(ctx, "BiLSTM", out)
     accuracy = out["test_accuracy"]
     met = accuracy >= TARGET
