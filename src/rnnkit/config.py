@@ -131,8 +131,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # the declared type of every option, as for a config file (a bool is no number here;
         # a float option takes an int)
+        hints = _hints(type(self))
         for f in _fields(type(self)):
-            _convert(f.name, _hints(type(self))[f.name], getattr(self, f.name), from_text=False)
+            _convert(f.name, hints[f.name], getattr(self, f.name), from_text=False)
         positive = ["lr", "step_size"]
         non_negative = [
             "momentum",

@@ -163,6 +163,7 @@ def test_imdb_validates_several_times_an_epoch_when_asked(tmp_path: Path) -> Non
     assert [e for e, _, _ in curve] == [0.5, 1.0, 1.5, 2.0]
     assert results["valid_accuracy"] == max(a for _, a, _ in curve)
     assert results["epochs"] == 2
+    assert "Adam 0.003, trained in bf16 autocast" in results["benchmark"]["setting"]
 
 
 def test_imdb_cosine_schedule_lowers_the_rate_to_a_hundredth(tmp_path: Path) -> None:
@@ -178,6 +179,14 @@ def test_imdb_cosine_schedule_lowers_the_rate_to_a_hundredth(tmp_path: Path) -> 
     assert len(rates) >= 2 and rates == sorted(rates, reverse=True)
     assert rates[0] < 3e-3 and rates[-1] < 3e-3 / 4
     assert "Adam 0.003 cosine to 3e-05" in results["benchmark"]["setting"]
+
+
+def test_train_and_test_refuses_no_validations(tmp_path: Path) -> None:
+    from rnnkit.recipes.imdb import ImdbSettings, train_and_test
+
+    with pytest.raises(ValueError, match=r"Argument `evals_per_epoch` must be an integer >= 1, "
+                                         r"got 0\."):
+        train_and_test(None, "x", None, {}, ImdbSettings(), evals_per_epoch=0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [

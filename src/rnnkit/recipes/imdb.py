@@ -129,16 +129,18 @@ class ImdbSettings:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"Setting `schedule` must be 'constant' or 'cosine', got "
                              f"{self.schedule!r}.")
-        if (isinstance(self.evals_per_epoch, bool) or not isinstance(self.evals_per_epoch, int)
-                or self.evals_per_epoch < 1):
-            raise ValueError(f"Setting `evals_per_epoch` must be an integer >= 1, got "
-                             f"{self.evals_per_epoch!r}.")
+        _check_evals_per_epoch(self.evals_per_epoch, "Setting")
         if self.keep not in ("last", "first"):
             raise ValueError(f"Setting `keep` must be 'last' or 'first', got {self.keep!r}.")
         if not 0.0 < self.valid_fraction < 0.5:
             raise ValueError(
                 f"Setting `valid_fraction` must be in (0, 0.5), got {self.valid_fraction!r}."
             )
+
+
+def _check_evals_per_epoch(value: Any, kind: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{kind} `evals_per_epoch` must be an integer >= 1, got {value!r}.")
 
 
 @dataclass
@@ -404,9 +406,13 @@ def train_and_test(
         ``{"test_accuracy", "valid_accuracy" (best), "best_epoch", "epochs", "steps",
         "stopped_by", "train_seconds", "test_seconds", "parameters", "curve": [(epoch,
         validation accuracy, training loss), ...]}``.
+
+    Raises:
+        ValueError: ``evals_per_epoch`` below 1, or a ``schedule`` the trainer lacks.
     """
+    _check_evals_per_epoch(evals_per_epoch, "Argument")
     per_epoch = len(batches["train"])
-    eval_every = 0 if evals_per_epoch <= 1 else max(1, math.ceil(per_epoch / evals_per_epoch))
+    eval_every = 0 if evals_per_epoch == 1 else max(1, math.ceil(per_epoch / evals_per_epoch))
     config = TrainConfig(
         eval_every=eval_every, optimizer="adam", lr=settings.lr,
         schedule=schedule, min_lr=settings.lr / 100,
@@ -461,9 +467,11 @@ def _validation_curve(path: Path) -> list[tuple[float, float, float]]:
 
 
 def update_text(settings: ImdbSettings) -> str:
-    """The update rule in words: ``"Adam 0.001"``, or ``"Adam 0.001 cosine to 1e-05"``."""
+    """The update rule in words: ``"Adam 0.001"``, ``"Adam 0.001 cosine to 1e-05"``, each
+    followed by ``", trained in bf16 autocast"`` for that precision."""
     cosine = f" cosine to {settings.lr / 100:g}" if settings.schedule == "cosine" else ""
-    return f"Adam {settings.lr:g}{cosine}"
+    bf16 = ", trained in bf16 autocast" if settings.precision == "bf16" else ""
+    return f"Adam {settings.lr:g}{cosine}{bf16}"
 
 
 def report_model(ctx: RecipeContext, label: str, out: dict[str, Any]) -> None:

@@ -107,8 +107,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                 f"{update_text(settings)}, shuffled batches of {settings.batch_size}"
                 f"{' bucketed by length' if settings.bucket else ' (not bucketed)'}, "
                 f"at most {settings.max_epochs} epoch(s), {settings.evals_per_epoch} "
-                f"validation(s) per epoch, patience {settings.patience}"
-                f"{', trained in bf16 autocast' if settings.precision == 'bf16' else ''}, "
+                f"validation(s) per epoch, patience {settings.patience}, "
                 "the epoch of best validation accuracy tested.")
         previous = None
         for k, (name, (change, args, lengths)) in enumerate(RUNGS.items(), start=1):
@@ -183,9 +182,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                         f"tokens, at most {settings.max_epochs} epoch(s) per rung "
                         f"({settings.evals_per_epoch} validation(s) per epoch, patience "
                         f"{settings.patience}), {update_text(settings)}, batches of "
-                        f"{settings.batch_size}"
-                        f"{', trained in bf16 autocast' if settings.precision == 'bf16' else ''}"
-                        "; official 25k/25k, "
+                        f"{settings.batch_size}; official 25k/25k, "
                         f"{len(data.ids['valid']):,} training reviews held out; ladder of 5 "
                         "rungs in the table"),
             "wall_seconds": wall,

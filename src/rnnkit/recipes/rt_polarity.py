@@ -321,25 +321,23 @@ def _run_fold(
     uniform_embedding(model, settings.embedding_init)
     name = f"fold{k + 1}" + (f"-model{member + 1}" if member else "")
     out = train_and_test(ctx, name, model, batches, settings, keep_checkpoints=False)
-    test = [vocab.encode(sentences[i]) or [vocab.stoi["<unk>"]] for i in parts["test"]]
-    return out, len(vocab), _probabilities(model, test, settings.eval_batch_size)
+    return out, len(vocab), _probabilities(model, batches["test"])
 
 
-def _probabilities(model: SequenceClassifier, ids: list[list[int]], batch_size: int) -> np.ndarray:
-    """The model's class probabilities ``[n, C]`` for ``ids``, in their order (evaluation
-    mode, batches padded with 0 and given their lengths)."""
+def _probabilities(model: SequenceClassifier, batches: ExampleBatches) -> np.ndarray:
+    """The model's class probabilities ``[n, C]`` for every sentence of the (unshuffled)
+    ``batches``, in the sentences' order: the batches come sorted by length, and
+    ``batch_indices`` says where each of their rows belongs."""
     model.eval()
-    out = []
+    rows, probabilities = [], []
     with torch.no_grad():
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            lengths = torch.tensor([len(x) for x in chunk])
-            inputs = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long)
-            for row, x in enumerate(chunk):
-                inputs[row, : len(x)] = torch.tensor(x)
-            logits, _ = model(inputs, lengths=lengths)
-            out.append(model.probabilities(logits).numpy())
-    return np.concatenate(out)
+        for index, batch in zip(batches.batch_indices(), batches, strict=True):
+            logits, _ = model(batch.inputs, lengths=batch.lengths)
+            rows.append(index)
+            probabilities.append(model.probabilities(logits).numpy())
+    out = np.empty((len(np.concatenate(rows)), probabilities[0].shape[1]))
+    out[np.concatenate(rows)] = np.concatenate(probabilities)
+    return out
 
 
 def _plot_folds(ctx: RecipeContext, accuracy: np.ndarray, mean: float) -> None:
