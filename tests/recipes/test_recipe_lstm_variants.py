@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnnkit.data.arith import encode_problems, make_splits
-from rnnkit.recipes import RecipeRun, run_recipe
+from rnnkit.recipes import RecipeRun, lstm_variants, run_recipe
 from rnnkit.recipes.lstm_variants import (
     CELLS,
     ArithModel,
@@ -107,6 +107,72 @@ def test_reduced_run_table_benchmark_and_files(reduced_run: RecipeRun) -> None:
         assert all("sequence_accuracy" in row for row in rows if row["split"] == "val")
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["results"]["benchmark"]["setting"] == bench["setting"]
+
+
+@pytest.fixture()
+def trained(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The (cell, seed) runs the recipe trains from here on, in order."""
+    calls: list[tuple[str, int]] = []
+    real = lstm_variants.train_cell
+
+    def counting(cell: str, seed: int, *args: object, **kwargs: object) -> dict:
+        calls.append((cell, seed))
+        return real(cell, seed, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lstm_variants, "train_cell", counting)
+    return calls
+
+
+def test_resume_reuses_finished_runs_and_trains_only_the_others(
+    reduced_run: RecipeRun, trained: list[tuple[str, int]], tmp_path: Path
+) -> None:
+    first = Path(reduced_run.run_dir)
+    more = run_recipe("lstm-variants", out=tmp_path / "more", stream=io.StringIO(),
+                      overrides={"seeds": 2, "resume": str(first)})
+    assert trained == [("lstm", 1), ("lstm-fb1", 1)]  # seed 0 of both came from `first`
+    before = {row["cell"]: row for row in reduced_run.results["table"]}
+    for row in more.results["table"]:
+        assert row["seeds"] == [0, 1]
+        assert row["accuracies"][0] == before[row["cell"]]["accuracies"][0]
+        for seed in (0, 1):  # the new run holds every run's files, reused or trained
+            folder = tmp_path / "more" / "lstm-variants" / f"{row['cell']}-seed{seed}"
+            assert (folder / "result.json").is_file() and (folder / "metrics.csv").is_file()
+    # resuming a finished run trains nothing and gives its table back
+    again = run_recipe("lstm-variants", out=tmp_path / "again", stream=io.StringIO(),
+                       overrides={"seeds": 2, "resume": str(tmp_path / "more")})
+    assert trained == [("lstm", 1), ("lstm-fb1", 1)]
+    assert again.results["table"] == more.results["table"]
+
+
+def test_a_reused_run_is_the_run_that_would_have_been_trained(
+    reduced_run: RecipeRun, tmp_path: Path
+) -> None:
+    fresh = run_recipe("lstm-variants", out=tmp_path, stream=io.StringIO(),
+                       overrides={"cells": ["lstm-fb1"]})
+    old = {row["cell"]: row for row in reduced_run.results["table"]}["lstm-fb1"]
+    new = fresh.results["table"][0]
+    assert (new["accuracies"], new["test_loss"], new["by_digits"]) == (
+        old["accuracies"], old["test_loss"], old["by_digits"])
+
+
+def test_resume_refuses_other_settings_and_foreign_folders_before_training(
+    reduced_run: RecipeRun, trained: list[tuple[str, int]], tmp_path: Path
+) -> None:
+    first = str(reduced_run.run_dir)
+    with pytest.raises(ValueError, match=r"its run lstm-seed0 was trained with steps=30; "
+                                         r"these settings have steps=40\."):
+        run_recipe("lstm-variants", out=tmp_path / "a", stream=io.StringIO(),
+                   overrides={"steps": 40, "resume": first})
+    with pytest.raises(FileNotFoundError, match="is not an lstm-variants run"):
+        run_recipe("lstm-variants", out=tmp_path / "b", stream=io.StringIO(),
+                   overrides={"resume": str(tmp_path)})
+    broken = tmp_path / "broken" / "lstm-variants" / "lstm-seed0"
+    broken.mkdir(parents=True)
+    (broken / "result.json").write_text('{"cell": "lstm"}')
+    with pytest.raises(ValueError, match="is not a result this recipe wrote"):
+        run_recipe("lstm-variants", out=tmp_path / "c", stream=io.StringIO(),
+                   overrides={"resume": str(tmp_path / "broken")})
+    assert trained == []
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:

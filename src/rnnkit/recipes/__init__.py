@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -218,6 +219,9 @@ def run_recipe(
         "settings": settings_dict,
         "results": results,
     }
-    (run_dir / "results.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    # written beside, then renamed: an interrupted write never leaves half a results.json
+    partial = run_dir / "results.json.partial"
+    partial.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, run_dir / "results.json")
     ctx.say(f"results written to {run_dir / 'results.json'}")
     return RecipeRun(name=name, run_dir=run_dir, settings=settings_dict, results=results)

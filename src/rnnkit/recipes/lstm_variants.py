@@ -38,6 +38,12 @@ standard deviation of the test sequence accuracy per cell. Target: the LSTM with
 1 is at least as accurate as the LSTM without it (Jozefowicz et al.: the forget bias closes
 the gap between the LSTM and the GRU).
 
+Each finished (cell, seed) run leaves ``RUN/lstm-variants/CELL-seedN/result.json`` beside its
+``metrics.csv``. ``--set resume=RUN`` starts a new run that takes every finished run of
+``RUN`` trained with the same settings and trains only the others: an interrupted benchmark
+goes on where it stopped, and a table of 3 seeds grows to 5 by training 2 more per cell. A run
+is deterministic given its seed, so a reused run is the run that would have been trained.
+
 Example:
     >>> [c for c in CELLS][:4]
     ['tanh-rnn', 'lstm', 'lstm-fb1', 'lstm-nfg']
@@ -48,7 +54,11 @@ Example:
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import json
 import multiprocessing
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,6 +132,7 @@ class Settings:
     eval_every: int = 1000  # steps between validation accuracies
     workers: int = 2  # runs at a time, each in its own process on one thread (1 = in-process)
     data_seed: int = 1234  # seed of the train / validation / test problems
+    resume: str = ""  # an earlier run (its RUN directory) whose finished runs are reused
 
     @classmethod
     def reduced(cls) -> Settings:
@@ -318,6 +329,77 @@ def train_cell(
             "model": model}
 
 
+#: Settings that do not change what one (cell, seed) run computes: a resumed run may differ
+#: from the one it reuses in these, and in nothing else.
+_TABLE_ONLY = ("cells", "seeds", "workers", "resume")
+RESULT_FILE = "result.json"
+#: What :func:`_report` reads from each run's result.
+_RESULT_KEYS = ("cell", "seed", "test_accuracy", "test_loss", "test_char_accuracy",
+                "test_correct", "curve", "parameters", "seconds")
+
+
+def _run_settings(settings: Settings) -> dict[str, Any]:
+    """The settings one (cell, seed) run depends on, as stored in its ``result.json``."""
+    return {k: v for k, v in dataclasses.asdict(settings).items() if k not in _TABLE_ONLY}
+
+
+def _save_result(folder: Path, result: dict[str, Any], settings: Settings) -> None:
+    """Write one finished run's ``result.json`` (beside, then renamed: never half a file)."""
+    record = {k: v for k, v in result.items() if k != "model"}
+    record["settings"] = _run_settings(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / (RESULT_FILE + ".partial")
+    partial.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    os.replace(partial, folder / RESULT_FILE)
+
+
+def _finished_runs(
+    settings: Settings, jobs: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[Path, dict[str, Any]]]:
+    """The runs of ``settings.resume`` that this run reuses: ``(cell, seed) -> (folder,
+    result)``, each checked against these settings before anything is trained.
+
+    Raises:
+        FileNotFoundError: ``resume`` is not a run of this recipe.
+        ValueError: a finished run there was trained with other settings, or its
+            ``result.json`` is not one this recipe wrote.
+    """
+    if not settings.resume:
+        return {}
+    source = Path(settings.resume).expanduser() / "lstm-variants"
+    if not source.is_dir():
+        raise FileNotFoundError(
+            f"Setting `resume` = {settings.resume!r} is not an lstm-variants run (it has no "
+            "lstm-variants/ folder)."
+        )
+    mine = _run_settings(settings)
+    found = {}
+    for cell, seed in jobs:
+        folder = source / f"{cell}-seed{seed}"
+        if not (folder / RESULT_FILE).is_file():
+            continue
+        try:
+            result = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+            theirs = result["settings"]
+            complete = (all(k in result for k in _RESULT_KEYS) and result["cell"] == cell
+                        and result["seed"] == seed)
+        except (ValueError, KeyError, TypeError):
+            complete = False
+        if not complete:
+            raise ValueError(f"Setting `resume`: {folder / RESULT_FILE} is not a result this "
+                             "recipe wrote (unreadable or incomplete).")
+        changed = [k for k in mine if theirs.get(k) != mine[k]]
+        if changed:
+            raise ValueError(
+                f"Setting `resume` = {settings.resume!r}: its run {cell}-seed{seed} was "
+                "trained with " + ", ".join(f"{k}={theirs.get(k)!r}" for k in changed)
+                + "; these settings have " + ", ".join(f"{k}={mine[k]!r}" for k in changed)
+                + "."
+            )
+        found[(cell, seed)] = (folder, result)
+    return found
+
+
 def _train_in_worker(
     cell: str, seed: int, settings: Settings,
     data: dict[str, tuple[torch.Tensor, torch.Tensor]], run_dir: Path,
@@ -325,6 +407,7 @@ def _train_in_worker(
     torch.set_num_threads(1)
     result = train_cell(cell, seed, settings, data, run_dir)
     result.pop("model")  # a module does not travel back from the process
+    _save_result(run_dir, result, settings)
     return result
 
 
@@ -360,14 +443,27 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             f"{settings.lr:g} cosine to {settings.lr / 10:g}, clip {settings.clip_norm:g}; "
             f"{settings.seeds} seed(s); {settings.workers} run(s) at a time.")
     jobs = [(cell, ctx.seed + k) for cell in settings.cells for k in range(settings.seeds)]
+    reused = _finished_runs(settings, jobs)
     folder = ctx.path("lstm-variants")
     runs: list[dict[str, Any]] = []
-    model_shown = None
+    if reused:
+        ctx.say(f"reused from {settings.resume}: {len(reused)} of {len(jobs)} runs, trained "
+                "with these settings; the others are trained now.")
+    for (cell, seed), (source, result) in reused.items():
+        target = folder / f"{cell}-seed{seed}"
+        if source.resolve() != target.resolve():  # its files join this run's
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        runs.append({k: result[k] for k in _RESULT_KEYS})
+        ctx.say(f"  {CELLS[cell]:40s} seed {seed}: test sequence accuracy "
+                f"{fmt(result['test_accuracy'], 4)} (reused)")
+    jobs = [job for job in jobs if job not in reused]
+    model_shown: tuple[str, int, ArithModel] | None = None
     if settings.workers == 1:
         for cell, seed in jobs:
             result = train_cell(cell, seed, settings, data, folder / f"{cell}-seed{seed}")
             model = result.pop("model")
-            model_shown = model if model_shown is None else model_shown
+            _save_result(folder / f"{cell}-seed{seed}", result, settings)
+            model_shown = (cell, seed, model) if model_shown is None else model_shown
             runs.append(result)
             ctx.say(f"  {CELLS[cell]:40s} seed {seed}: test sequence accuracy "
                     f"{fmt(result['test_accuracy'], 4)} ({result['seconds']:.0f} s)")
@@ -388,7 +484,7 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
 
 def _report(
     ctx: RecipeContext, settings: Settings, splits: Any, runs: list[dict[str, Any]],
-    model_shown: ArithModel | None, start: float,
+    model_shown: tuple[str, int, ArithModel] | None, start: float,
 ) -> dict[str, Any]:
     digits = np.array([max(len(str(a)), len(str(b))) for a, b in splits.test])
     rows: list[dict[str, Any]] = []
@@ -430,9 +526,10 @@ def _report(
         ctx.say("The target compares 'lstm-fb1' with 'lstm'; this run lacks one of them.")
     if model_shown is not None:
         shown = splits.test[:4]
-        answers = greedy_answers(model_shown, shown)
-        ctx.say(f"greedy answers of the first model ({CELLS[settings.cells[0]]}, seed "
-                f"{ctx.seed}), as it writes them:")
+        cell, seed, model = model_shown
+        answers = greedy_answers(model, shown)
+        ctx.say(f"greedy answers of the first model trained ({CELLS[cell]}, seed {seed}), as "
+                "it writes them:")
         for (a, b), written in zip(shown, answers, strict=True):
             truth = str(a + b)[::-1] if settings.reverse else str(a + b)
             ctx.say(f"  {a}+{b}= {written!r} (right: {truth!r})")
