@@ -162,6 +162,8 @@ def test_an_ensemble_votes_with_the_mean_probability(tmp_path: Path) -> None:
         np.mean([r["single_accuracy"] for r in rows]))
     assert "an ensemble of 2 such models per fold" in results["benchmark"]["setting"]
     assert "-> ensemble" in stream.getvalue() and "one model alone" in stream.getvalue()
+    # the table says which of its columns are the models' means
+    assert "one model (mean)" in stream.getvalue() and "vocabulary (mean)" in stream.getvalue()
 
 
 @pytest.mark.slow
