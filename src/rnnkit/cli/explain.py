@@ -4,7 +4,8 @@
 
     rnnkit explain CELL [--variant V] --params PARAMS.json --inputs INPUTS.json
         [--targets TARGETS.json] [--output-activation identity|sigmoid|tanh|softmax]
-        [--loss mse|bce|ce] [--lr ETA] [--nonlinearity tanh|relu] [--plot FILE.png] [--json]
+        [--loss mse|bce|ce] [--lr ETA] [--nonlinearity tanh|relu] [--lengths N,N,...]
+        [--plot FILE.png] [--json]
 
 CELL is a cell of ``rnnkit.spec`` (``elman`` and ``peephole`` are aliases) or ``mut1``,
 ``mut2``, ``mut3`` (Jozefowicz et al. 2015; MUT1 and MUT2 need ``I = H``); ``--variant`` picks
@@ -17,8 +18,11 @@ PARAMS.json maps the spec's parameter names (``weight_ih``, ``weight_hh``, ``bia
 nested lists in torch's layout, plus optional initial states ``h0``/``c0``/``y0``.
 INPUTS.json is a list of time steps (each a list of numbers), or a list of such sequences for
 a batch. TARGETS.json holds one target per step (``null`` for none): a class index or one-hot
-list for ``ce``, numbers for ``mse`` and ``bce``. Without ``weight_hy`` (and not Jordan) the
-output is the hidden state. FGR also takes ``weight_ah [3H, 3H]`` and an optional ``a0``.
+list for ``ce``, numbers for ``mse`` and ``bce``. ``--lengths 3,2`` gives each sequence of a
+padded batch its true length: past it the state is frozen, the output is 0 and there is no
+loss term (the steps are marked "past its end", ``null`` in the JSON). Without ``weight_hy``
+(and not Jordan) the output is the hidden state. FGR also takes ``weight_ah [3H, 3H]`` and an
+optional ``a0``.
 ``--json`` prints one JSON object (keys ``cell``, ``hidden``, ``outputs``, ``steps``; with
 targets ``loss``, ``loss_per_step``, ``grads``, ``backward``, ``step_grads``; with ``--lr``
 also ``lr`` and ``updated``), the same keys for every cell and variant.
@@ -68,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show the parameters after one SGD step with this learning rate")
     parser.add_argument("--nonlinearity", choices=NONLINEARITIES, default="tanh",
                         help="hidden nonlinearity of rnn/jordan (default tanh)")
+    parser.add_argument("--lengths", metavar="N,N,...", default=None,
+                        help="each sequence's true length in a padded batch (default: all "
+                             "steps)")
     parser.add_argument("--plot", metavar="FILE.png", default=None,
                         help="save the gradient norm ||dL/dh_t|| through time (loss on the last "
                              "step) as a PNG")
@@ -82,15 +89,26 @@ def _load(path: str, what: str) -> Any:
         raise ValueError(f"Argument `--{what}` file {path} is not valid JSON: {err}.") from None
 
 
+def _parse_lengths(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"Argument `--lengths` must be whole numbers separated by commas, one "
+                         f"per sequence, got {text!r}.") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit status."""
+    lengths = _parse_lengths(args.lengths)
     params = _load(args.params, "params")
     inputs = _load(args.inputs, "inputs")
     targets = _load(args.targets, "targets") if args.targets else None
     trace = explain(
         args.cell, params, inputs, targets=targets, nonlinearity=args.nonlinearity,
         output_activation=args.output_activation, loss=args.loss, lr=args.lr,
-        variant=args.variant,
+        variant=args.variant, lengths=lengths,
     )
     if args.plot:
         from rnnkit.reference.flow import plot_gradient_flow

@@ -23,6 +23,13 @@ state ``h_t``. Optional initial states: ``h0`` (and ``c0``; ``a0`` of size ``3H`
 ``y0`` for Jordan; zeros otherwise. The loss is the sum over steps (and sequences)
 ``L = Σ_t L_t``; see :mod:`rnnkit.reference.losses`.
 
+A padded batch of sequences of different lengths takes ``lengths`` (one true length ``n_b``
+per sequence), with the engine's semantics (:mod:`rnnkit.reference.network`): past its end a
+sequence's state is frozen, ``s_t = s_{t-1}``, its output is 0 and it has no loss term, so
+no gradient arises there in the backward pass either. The worked solution marks such steps
+"past its end"; the JSON has ``null`` for their values (``hidden`` and ``outputs`` keep the
+network's 0).
+
 Examples:
     >>> params = {"weight_ih": [[0.5]], "weight_hh": [[-1.0]], "bias_ih": [0.0], "bias_hh": [0.0]}
     >>> trace = explain("rnn", params, [[1.0], [1.0]], targets=[0.5, 0.0], lr=0.1)
@@ -43,7 +50,13 @@ import numpy as np
 from rnnkit.reference import losses
 from rnnkit.reference.activations import activate_backward
 from rnnkit.reference.cells import cell_spec
-from rnnkit.reference.network import Forward, Network, default_loss
+from rnnkit.reference.network import (
+    Forward,
+    Network,
+    check_lengths,
+    default_loss,
+    lengths_mask,
+)
 from rnnkit.reference.params import check_params, zeros_like
 from rnnkit.spec import CellSpec
 from rnnkit.spec_variants import VariantSpec
@@ -567,6 +580,8 @@ class Trace:
         step_grads: per step, parameter name -> that step's share of ``dL/dθ``.
         grads: ``dL/dθ`` summed over the steps.
         lr, updated: the learning rate and ``θ - lr dL/dθ`` (``None`` without ``lr``).
+        lengths: each sequence's true length ``[B]``, or ``None``: every sequence has ``T``
+            steps.
     """
 
     network: Network
@@ -587,6 +602,15 @@ class Trace:
     grads: dict[str, np.ndarray] | None = None
     lr: float | None = None
     updated: dict[str, np.ndarray] | None = None
+    lengths: np.ndarray | None = None
+
+    @property
+    def valid(self) -> np.ndarray:
+        """``[B, T]`` booleans: ``True`` at the steps within each sequence's length."""
+        B, T = self.x.shape[:2]
+        if self.lengths is None:
+            return np.ones((B, T), dtype=bool)
+        return lengths_mask(self.lengths, T)
 
     @property
     def network_params(self) -> dict[str, np.ndarray]:
@@ -598,8 +622,15 @@ class Trace:
 
         With a target at the last step, ``L`` is its loss; otherwise the sum of the last
         outputs.
+
+        Raises:
+            ValueError: the sequences are not all ``T`` steps long (``lengths``).
         """
         from rnnkit.reference.flow import gradient_flow
+
+        if not self.valid.all():
+            raise ValueError("The gradient flow is drawn for sequences of one length; "
+                             f"`lengths` {self.lengths.tolist()} cut some short.")  # type: ignore[union-attr]
 
         init = tuple(s[None] for s in self.initial_state)
         last_has_target = self.mask is not None and bool(self.mask[:, -1].all())
@@ -611,23 +642,29 @@ class Trace:
 
     # -- JSON --------------------------------------------------------------------------------
 
-    def _value(self, a: np.ndarray) -> Any:
-        """A ``[B, ·]`` value as a list, without the batch axis for a single sequence."""
-        return a.tolist() if self.batched else a[0].tolist()
+    def _value(self, a: np.ndarray, t: int | None = None) -> Any:
+        """A ``[B, ·]`` value as a list, without the batch axis for a single sequence; with
+        ``t``, ``None`` for each sequence past its end at step ``t``."""
+        rows = [None if t is not None and not self.valid[b, t] else row.tolist()
+                for b, row in enumerate(a)]
+        return rows if self.batched else rows[0]
 
     def to_json(self) -> dict[str, Any]:
         """The numbers as one JSON-ready dict.
 
         Keys: ``hidden`` and ``outputs`` (lists over steps), ``steps`` (per step, symbol ->
         value), and with targets ``loss``, ``loss_per_step``, ``grads`` (spec name -> nested
-        lists), ``backward``, ``step_grads``, and with a learning rate ``lr``, ``updated``.
+        lists), ``backward``, ``step_grads``, and with a learning rate ``lr``, ``updated``;
+        with ``lengths`` also ``lengths``. A sequence past its end has ``null`` in ``steps``
+        and ``backward`` (and 0 in ``hidden``, ``outputs`` and ``loss_per_step``).
         """
         T = self.x.shape[1]
         out: dict[str, Any] = {
             "cell": self.network.spec.name,
             "hidden": [self._value(self.hidden[:, t]) for t in range(T)],
             "outputs": [self._value(self.outputs[:, t]) for t in range(T)],
-            "steps": [{k: self._value(v) for k, v in s.items()} for s in self.steps],
+            "steps": [{k: self._value(v, t) for k, v in s.items()}
+                      for t, s in enumerate(self.steps)],
         }
         if self.loss is not None:
             terms = self.loss_per_step if self.loss_per_step is not None else np.zeros((1, T))
@@ -637,7 +674,8 @@ class Trace:
             ]
             out["grads"] = {k: v.tolist() for k, v in (self.grads or {}).items()}
             out["backward"] = [
-                {k: self._value(v) for k, v in s.items()} for s in (self.backward or [])
+                {k: self._value(v, t) for k, v in s.items()}
+                for t, s in enumerate(self.backward or [])
             ]
             out["step_grads"] = [
                 {k: v.tolist() for k, v in s.items()} for s in (self.step_grads or [])
@@ -645,6 +683,8 @@ class Trace:
         if self.updated is not None:
             out["lr"] = self.lr
             out["updated"] = {k: v.tolist() for k, v in self.updated.items()}
+        if self.lengths is not None:
+            out["lengths"] = self.lengths.tolist()
         return out
 
     # -- text --------------------------------------------------------------------------------
@@ -662,6 +702,19 @@ class Trace:
             if per_sequence and not self.batched and a.ndim >= 1 and a.shape[0] == 1:
                 a = a[0]
             return _nested(np.round(a, decimals) + 0.0, decimals)  # + 0.0 turns -0.0 into 0.0
+
+        valid = self.valid
+
+        def fmt_at(a: np.ndarray, t: int) -> str:
+            """A ``[B, ·]`` value of step ``t``: a sequence past its end has none."""
+            if valid[:, t].all():
+                return fmt(a)
+            if not self.batched:
+                return "(past its end)"
+            return "[" + ", ".join(
+                fmt(row, per_sequence=False) if valid[b, t] else "(past its end)"
+                for b, row in enumerate(np.asarray(a))
+            ) + "]"
 
         def at(text: str, t: int) -> str:
             """Write the generic step ``t`` of an equation as the step number ``t + 1``."""
@@ -698,20 +751,32 @@ class Trace:
             lines.append(f"  {name} = {fmt(value, per_sequence=False)}")
         for name, s in zip(spec.state_names, self.initial_state, strict=True):
             lines.append(f"  {name}_0 = {fmt(s)}")
+        if self.lengths is not None:
+            lines.append(
+                "Lengths: " + ", ".join(f"sequence {b + 1} has {n}" for b, n in
+                                        enumerate(self.lengths.tolist()))
+                + " step(s); past its end a sequence's state is frozen (s_t = s_{t-1}), its "
+                "output is 0 and it has no loss term."
+            )
         lines.append("")
         lines.append("Forward pass")
         rows = _forward_rows(net)
         for t in range(T):
             lines.append(f"t = {t + 1}")
-            lines.append(f"  x_{t + 1} = {fmt(self.x[:, t])}")
+            lines.append(f"  x_{t + 1} = {fmt_at(self.x[:, t], t)}")
+            if not valid[:, t].all():
+                ended = [str(b + 1) for b in range(B) if not valid[b, t]]
+                lines.append(f"  sequence {', '.join(ended)} past its end: state frozen, "
+                             f"s_{t + 1} = s_{t}; output 0")
             for key, sym, eq in rows:
                 lines.append(f"  {sym}_{t + 1} = {at(eq, t)}")
-                lines.append(f"      = {fmt(self.steps[t][key])}")
+                lines.append(f"      = {fmt_at(self.steps[t][key], t)}")
             if net.has_output_layer:
                 g = net.output_activation
-                lines.append(f"  q_{t + 1} = W_hy h_{t + 1} + b_y = {fmt(self.steps[t]['q'])}")
+                lines.append(f"  q_{t + 1} = W_hy h_{t + 1} + b_y = "
+                             f"{fmt_at(self.steps[t]['q'], t)}")
                 y_eq = f"{g}(q_{t + 1})" if g != "identity" else f"q_{t + 1}"
-                lines.append(f"  y_{t + 1} = {y_eq} = {fmt(self.steps[t]['y'])}")
+                lines.append(f"  y_{t + 1} = {y_eq} = {fmt_at(self.steps[t]['y'], t)}")
             elif spec.name != "jordan":
                 lines.append(f"  y_{t + 1} = h_{t + 1}")
         if self.loss is None:
@@ -723,7 +788,7 @@ class Trace:
             if self.mask is not None and not self.mask[:, t].any():
                 lines.append(f"  L_{t + 1} = (no target)")
                 continue
-            lines.append(f"  L_{t + 1} = {fmt(terms[:, t][:, None])}")
+            lines.append(f"  L_{t + 1} = {fmt_at(terms[:, t][:, None], t)}")
         lines.append(f"  L = {self.loss:.{decimals}f}")
         lines.append("")
         lines.append("Backward pass through time (from t = T down to 1)")
@@ -731,14 +796,19 @@ class Trace:
         for t in reversed(range(T)):
             step = (self.backward or [])[t]
             lines.append(f"t = {t + 1}")
+            if not valid[:, t].all():
+                ended = [str(b + 1) for b in range(B) if not valid[b, t]]
+                lines.append(f"  sequence {', '.join(ended)} past its end: no gradient (no loss "
+                             "term, and its frozen state feeds only steps past the end)")
             if net.has_output_layer:
-                lines.append(f"  dL/dy_{t + 1} = {fmt(step['d_y'])}")
-                lines.append(f"  dL/dq_{t + 1} = g'(q_{t + 1})ᵀ dL/dy_{t + 1} = {fmt(step['d_q'])}")
+                lines.append(f"  dL/dy_{t + 1} = {fmt_at(step['d_y'], t)}")
+                lines.append(f"  dL/dq_{t + 1} = g'(q_{t + 1})ᵀ dL/dy_{t + 1} = "
+                             f"{fmt_at(step['d_q'], t)}")
             for key, sym, eq in brow:
                 if key not in step:
                     continue
                 lines.append(f"  {at(sym, t)} = {at(eq, t)}")
-                lines.append(f"      = {fmt(step[key])}")
+                lines.append(f"      = {fmt_at(step[key], t)}")
             lines.append("  this step's share of the parameter gradients:")
             for name, value in (self.step_grads or [])[t].items():
                 lines.append(f"    dL/d{name} += {fmt(value, per_sequence=False)}")
@@ -765,6 +835,7 @@ def explain(
     loss: str | None = None,
     lr: float | None = None,
     variant: str = "vanilla",
+    lengths: object = None,
 ) -> Trace:
     """Run a one-layer network on ``inputs`` and record the worked solution.
 
@@ -782,13 +853,15 @@ def explain(
         lr: the learning rate of the SGD step shown at the end (needs targets).
         variant: an LSTM gate ablation for ``lstm`` (``nig``, ``nfg``, ``nog``, ``niaf``,
             ``noaf``, ``cifg``, ``fgr``; :mod:`rnnkit.spec_variants`) or ``vanilla``.
+        lengths: ``B`` ints in ``[1, T]``, each sequence's true length (the inputs padded
+            past it), or ``None``: every sequence has ``T`` steps.
 
     Returns:
         A :class:`Trace`.
 
     Raises:
-        ValueError: bad parameters (named, with both shapes), inputs, targets or options; an
-            unknown variant or a variant for a cell other than ``lstm``.
+        ValueError: bad parameters (named, with both shapes), inputs, targets, lengths or
+            options; an unknown variant or a variant for a cell other than ``lstm``.
 
     Example:
         >>> params = {"weight_ih": [[0.5], [1.0], [-0.5]], "weight_hh": [[0.1], [0.2], [0.3]]}
@@ -815,13 +888,16 @@ def explain(
         )
     if lr is not None and targets is None:
         raise ValueError("Argument `lr` needs targets: an SGD step needs a loss to descend.")
+    n = check_lengths(lengths, B, T)
     if init is not None:
         init = tuple(np.broadcast_to(s, (1, B, s.shape[-1])).copy() for s in init)
-    fwd = network.forward(p, x, init)
+    fwd = network.forward(p, x, init, n)
     run = fwd.runs[0][0]
     rows = _forward_rows(network)
     steps = [_step_values(rows, run.caches[t], run.states[t], network.spec) for t in range(T)]
     hidden = np.stack([run.caches[t]["h"] for t in range(T)], axis=1)          # [B, T, H]
+    if n is not None:  # the network's output past each end: 0
+        hidden = np.where(lengths_mask(n, T)[..., None], hidden, 0.0)
     if network.has_output_layer:
         z = fwd.pre_activations
         for t in range(T):
@@ -836,6 +912,7 @@ def explain(
         steps=steps,
         hidden=hidden,
         outputs=fwd.outputs,
+        lengths=n,
     )
     if targets is None:
         return trace
@@ -845,6 +922,7 @@ def explain(
         target_array, mask = targets, np.ones((B, T), dtype=bool)
     else:
         target_array, mask = parse_targets(targets, loss_name, B, T, O, batched)
+    mask = mask & trace.valid  # no loss term past a sequence's end
     t_full = losses.check_targets(loss_name, fwd.outputs, target_array)
     value, d_out = losses.loss(loss_name, fwd.outputs, t_full, mask=mask)
     terms, _ = losses.loss_terms(loss_name, fwd.outputs, t_full)
@@ -871,6 +949,9 @@ def _trace_backward(
     cell_p = network.layer_params(p, 0, 0)
     d_state = tuple(np.zeros_like(s) for s in run.initial)
     _, renamed = _renames(network.spec)
+    # Past a sequence's end no gradient arises: its outputs there have no loss term and its
+    # frozen state feeds only later steps past the end (a worked solution has no loss on the
+    # final state), so dL/ds_t = 0 at those steps and the plain step below passes zeros.
     backward: list[dict[str, np.ndarray]] = [{} for _ in range(T)]
     step_grads: list[dict[str, np.ndarray]] = [{} for _ in range(T)]
     for t in reversed(range(T)):
