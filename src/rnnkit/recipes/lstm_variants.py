@@ -427,6 +427,8 @@ def _check_settings(settings: Settings) -> None:
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
     """Train every cell from every seed, print and plot the table, check the target."""
     _check_settings(settings)
+    jobs = [(cell, ctx.seed + k) for cell in settings.cells for k in range(settings.seeds)]
+    reused = _finished_runs(settings, jobs)  # checked before anything is made or trained
     start = time.perf_counter()
     splits = make_splits(settings.train_size, settings.valid_size, settings.test_size,
                          settings.max_digits, seed=settings.data_seed)
@@ -442,8 +444,6 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
             f"softmax; {settings.steps} Adam steps of {settings.batch} problems, lr "
             f"{settings.lr:g} cosine to {settings.lr / 10:g}, clip {settings.clip_norm:g}; "
             f"{settings.seeds} seed(s); {settings.workers} run(s) at a time.")
-    jobs = [(cell, ctx.seed + k) for cell in settings.cells for k in range(settings.seeds)]
-    reused = _finished_runs(settings, jobs)
     folder = ctx.path("lstm-variants")
     runs: list[dict[str, Any]] = []
     if reused:
