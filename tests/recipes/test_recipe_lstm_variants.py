@@ -168,10 +168,12 @@ def test_resume_refuses_other_settings_and_foreign_folders_before_training(
                    overrides={"resume": str(tmp_path)})
     broken = tmp_path / "broken" / "lstm-variants" / "lstm-seed0"
     broken.mkdir(parents=True)
-    (broken / "result.json").write_text('{"cell": "lstm"}')
-    with pytest.raises(ValueError, match="is not a result this recipe wrote"):
-        run_recipe("lstm-variants", out=tmp_path / "c", stream=io.StringIO(),
-                   overrides={"resume": str(tmp_path / "broken")})
+    good = json.loads((Path(first) / "lstm-variants" / "lstm-seed0" / "result.json").read_text())
+    for text in ('{"cell": "lstm"}', "not json", json.dumps(good | {"settings": [1]})):
+        (broken / "result.json").write_text(text)
+        with pytest.raises(ValueError, match="is not a result this recipe wrote"):
+            run_recipe("lstm-variants", out=tmp_path / "c", stream=io.StringIO(),
+                       overrides={"resume": str(tmp_path / "broken")})
     assert trained == []
 
 

@@ -382,7 +382,7 @@ def _finished_runs(
             result = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
             theirs = result["settings"]
             complete = (all(k in result for k in _RESULT_KEYS) and result["cell"] == cell
-                        and result["seed"] == seed)
+                        and result["seed"] == seed and isinstance(theirs, dict))
         except (ValueError, KeyError, TypeError):
             complete = False
         if not complete:
