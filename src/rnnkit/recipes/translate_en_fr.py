@@ -482,7 +482,8 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
         "beams": {str(k): v for k, v in results_by_beam.items()},
         "examples": examples,
         "benchmark": {
-            "metric": "test BLEU (sacreBLEU 13a), beam 5",
+            "metric": ("test BLEU (sacreBLEU 13a on lower-cased text, punctuation split off), "
+                       "beam 5"),
             "value": beam5,
             "higher_is_better": True,
             "target": greedy,
