@@ -64,6 +64,10 @@ def test_train_lm_refuses_bad_options(tmp_path, capsys) -> None:
     assert "expects an integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "lm", "--text", str(corpus), "--colour", "red"])
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert main(["train", "lm", "--text", str(binary), "--out", str(tmp_path / "r")]) == 2
+    assert "Setting `data.text` (--text) file" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
@@ -95,11 +99,17 @@ def test_demo_on_a_given_text_writes_samples_metrics_and_plot(tmp_path, capsys) 
         assert (out / name).is_file(), name
 
 
-def test_demo_refuses_an_empty_text(tmp_path, capsys) -> None:
+def test_demo_refuses_an_empty_or_binary_text_naming_the_option(tmp_path, capsys) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
     assert main(["demo", "--text", str(empty), "--out", str(tmp_path / "d")]) == 2
-    assert "empty" in capsys.readouterr().err
+    assert "Option `--text` file" in capsys.readouterr().err
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(b"ab\x00\x01")
+    assert main(["demo", "--text", str(binary), "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "Option `--text` file" in err and "NUL byte at byte offset 2" in err
+    assert not (tmp_path / "d").exists()
     assert not (tmp_path / "d").exists()
 
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.text:
         from rnnkit.data.text import read_text
 
-        text, source = read_text(args.text), args.text
+        text, source = read_text(args.text, name="Option `--text` file"), args.text
     else:
         text, source = embedded_corpus(), "the Python reference documentation (pydoc_data.topics)"
     run_dir = Path(args.out) if args.out else default_run_dir("demo")

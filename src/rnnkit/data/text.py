@@ -38,7 +38,10 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
 
 
 def iter_text(
-    path: str | os.PathLike[str], piece_bytes: int = DEFAULT_PIECE_BYTES
+    path: str | os.PathLike[str],
+    piece_bytes: int = DEFAULT_PIECE_BYTES,
+    *,
+    name: str = "Text file",
 ) -> Iterator[str]:
     """Yield the text of a UTF-8 file in pieces of about ``piece_bytes`` bytes.
 
@@ -48,6 +51,8 @@ def iter_text(
     Args:
         path: a UTF-8 text file (``.gz`` is decompressed).
         piece_bytes: bytes read at a time.
+        name: how the messages name the file before its path, e.g. ``"Option `--text` file"``
+            so that a command's error names the option it came from.
 
     Yields:
         Consecutive pieces whose concatenation is the whole text.
@@ -70,17 +75,17 @@ def iter_text(
                 raw = stream.read(piece_bytes)
             except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
                 raise ValueError(
-                    f"Text file {str(path)!r} cannot be decompressed after byte offset "
+                    f"{name} {str(path)!r} cannot be decompressed after byte offset "
                     f"{offset}: {err}."
                 ) from None
             final = not raw
             if final and offset == 0:
-                raise ValueError(f"Text file {str(path)!r} is empty; expected some text.")
+                raise ValueError(f"{name} {str(path)!r} is empty; expected some text.")
             nul = raw.find(b"\0")
             if nul >= 0:
                 line = newlines + raw.count(b"\n", 0, nul) + 1
                 raise ValueError(
-                    f"Text file {str(path)!r} contains a NUL byte at byte offset {offset + nul} "
+                    f"{name} {str(path)!r} contains a NUL byte at byte offset {offset + nul} "
                     f"(line {line}); it looks binary, expected UTF-8 text."
                 )
             pending = decoder.getstate()[0]  # bytes of a character cut by the last read
@@ -91,7 +96,7 @@ def iter_text(
                 position = offset - len(pending) + err.start
                 line = newlines + err.object.count(b"\n", 0, err.start) + 1
                 raise ValueError(
-                    f"Text file {str(path)!r} is not valid UTF-8 at byte offset {position} "
+                    f"{name} {str(path)!r} is not valid UTF-8 at byte offset {position} "
                     f"(line {line}): {err.reason}."
                 ) from None
             if final:
@@ -102,11 +107,12 @@ def iter_text(
                 yield piece
 
 
-def read_text(path: str | os.PathLike[str]) -> str:
+def read_text(path: str | os.PathLike[str], *, name: str = "Text file") -> str:
     """Read a whole UTF-8 text file, checking that it is text.
 
     Args:
         path: the file (``.gz`` is decompressed).
+        name: how the messages name the file (see :func:`iter_text`).
 
     Returns:
         The text, unchanged (line endings kept as they are in the file).
@@ -132,4 +138,4 @@ def read_text(path: str | os.PathLike[str]) -> str:
         >>> message.split("' ")[1]
         'is not valid UTF-8 at byte offset 3 (line 2): invalid start byte.'
     """
-    return "".join(iter_text(path))
+    return "".join(iter_text(path, name=name))
