@@ -111,14 +111,23 @@ def test_lstm_projection_equals_torch(path: str, bidirectional: bool) -> None:
     assert_all_close(got, run_with_grads(theirs, reference, [x]))
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-def test_state_dict_round_trip_both_ways(mode: str) -> None:
-    ours, theirs = _pair(mode, num_layers=2, bidirectional=True, bias=False)
+ROUND_TRIPS = [(mode, options) for mode in MODES for options in ({"bias": False}, {})]
+ROUND_TRIPS.append(("lstm", {"proj_size": 2}))
+
+
+@pytest.mark.parametrize(("mode", "options"), ROUND_TRIPS)
+def test_state_dict_round_trip_both_ways(mode: str, options: dict) -> None:
+    ours, theirs = _pair(mode, num_layers=2, bidirectional=True, **options)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    torch.nn.init.normal_(theirs.weight_hh_l1_reverse)
-    ours.load_state_dict(theirs.state_dict())
+    for value in theirs.parameters():
+        torch.nn.init.normal_(value)  # new weights, so that the load is seen to take effect
+    ours.load_state_dict(theirs.state_dict())  # strict: the same names and shapes
     for name, value in theirs.state_dict().items():
         assert torch.equal(ours.state_dict()[name], value), name
+    _, back = _pair(mode, num_layers=2, bidirectional=True, **options)
+    back.load_state_dict(ours.state_dict())  # and back into a fresh torch.nn layer
+    for name, value in ours.state_dict().items():
+        assert torch.equal(back.state_dict()[name], value), name
     x = leaf(T, B, I)
     assert_all_close(
         run_with_grads(ours, lambda m: m(x), [x]), run_with_grads(theirs, lambda m: m(x), [x])

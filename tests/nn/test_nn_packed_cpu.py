@@ -21,6 +21,11 @@ def _pair(kind: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     return ours, theirs
 
 
+def _as_tuple(state: object) -> tuple:
+    """An LSTM's ``(h, c)`` as it is, a GRU's ``h`` as ``(h,)``."""
+    return state if isinstance(state, tuple) else (state,)
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_lengths_under_autograd_take_the_loop_and_match_torch(
     kind: str, monkeypatch: pytest.MonkeyPatch
@@ -52,6 +57,16 @@ def test_lengths_under_autograd_take_the_loop_and_match_torch(
     mask = (torch.arange(6)[None, :] < lengths[:, None]).unsqueeze(-1)
     torch.testing.assert_close(out, out * mask)  # zero past each end
     with torch.no_grad():
-        again, _ = ours(x, lengths=lengths)
-    assert calls == [1]  # evaluation keeps the fused kernel
+        again, again_state = ours(x, lengths=lengths)
+        packed_again, packed_state = ours(
+            pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        )
+        _, ref_state = theirs(pack_padded_sequence(x, lengths, batch_first=True,
+                                                   enforce_sorted=False))
+    assert calls == [1, 1]  # evaluation keeps the fused kernel
     torch.testing.assert_close(again, out.detach())
+    torch.testing.assert_close(packed_again.data, ref.data.detach())
+    # final states at each sequence's true end, from the fused kernel, equal torch.nn's
+    for mine in (again_state, packed_state):
+        for got, expected in zip(_as_tuple(mine), _as_tuple(ref_state), strict=True):
+            torch.testing.assert_close(got, expected)

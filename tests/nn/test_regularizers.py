@@ -397,16 +397,37 @@ def test_weight_drop_changes_only_the_recurrent_weight(cell: str) -> None:
     assert layer._forward_parameters(0, 0)[recurrent] is getattr(layer, recurrent + "_l0")
 
 
+def count_fused_calls(layer: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the layer's calls of the fused kernel (so a "fused" case cannot pass on the loop)."""
+    calls = [0]
+    real = layer._call_fused
+
+    def spy(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(layer, "_call_fused", spy)
+    return calls
+
+
+# With lengths on the CPU under autograd even a fused layer runs the loop (torch's packed
+# backward is quadratic in T), so the fused path with gradients is checked without lengths.
+@pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("force_loop", [False, True])
 @pytest.mark.parametrize("proj_size", [0, 2])
-def test_weight_drop_equals_torch_with_dropped_weights(force_loop: bool, proj_size: int) -> None:
+def test_weight_drop_equals_torch_with_dropped_weights(
+    force_loop: bool, proj_size: int, with_lengths: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     layer = rnn.LSTM(I, H, 2, bidirectional=True, proj_size=proj_size, weight_drop=0.5, dtype=DTYPE)
     layer.force_loop = force_loop
     assert layer.path == ("loop" if force_loop else "fused")
+    calls = count_fused_calls(layer, monkeypatch)
     theirs = torch.nn.LSTM(I, H, 2, bidirectional=True, proj_size=proj_size, dtype=DTYPE)
     theirs.load_state_dict(layer.state_dict())
     x = leaf(T, B, I)
-    got = run_with_grads(layer, lambda m: m(x, lengths=LENGTHS), [x])
+    lengths = LENGTHS if with_lengths else None
+    got = run_with_grads(layer, lambda m: m(x, lengths=lengths), [x])
+    assert (calls[0] > 0) == (not force_loop and not with_lengths)
     masks = layer.last_masks
     assert len(masks) == 4
     with torch.no_grad():
@@ -414,6 +435,8 @@ def test_weight_drop_equals_torch_with_dropped_weights(force_loop: bool, proj_si
             getattr(theirs, "weight_hh" + suffix).mul_(masks["weight_drop" + suffix])
 
     def reference(module: torch.nn.Module) -> object:
+        if not with_lengths:
+            return module(x)
         out, state = module(pack_padded_sequence(x, LENGTHS, enforce_sorted=False))
         return pad_packed_sequence(out, total_length=T)[0], state
 
@@ -426,7 +449,10 @@ def test_weight_drop_equals_torch_with_dropped_weights(force_loop: bool, proj_si
     assert_all_close(got, expected)
 
 
-def test_fused_and_loop_paths_draw_the_same_masks() -> None:
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_fused_and_loop_paths_draw_the_same_masks(
+    with_lengths: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     layer = rnn.GRU(
         I,
         H,
@@ -437,12 +463,15 @@ def test_fused_and_loop_paths_draw_the_same_masks() -> None:
         locked_dropout=0.3,
         dtype=DTYPE,
     )
+    calls = count_fused_calls(layer, monkeypatch)
     x = leaf(B, T, I)
+    lengths = LENGTHS if with_lengths else None
     results = {}
     for path in ("fused", "loop"):
         layer.force_loop = path == "loop"
         torch.manual_seed(11)
-        results[path] = run_with_grads(layer, lambda m: m(x, lengths=LENGTHS), [x])
+        results[path] = run_with_grads(layer, lambda m: m(x, lengths=lengths), [x])
+    assert (calls[0] > 0) == (not with_lengths)
     assert_all_close(results["loop"], results["fused"])
 
 

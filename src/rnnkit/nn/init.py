@@ -164,7 +164,7 @@ def init_recurrent(
         for name, role in roles.items():
             if role in _RECURRENT and params[name].shape[1] != H:
                 raise ValueError(
-                    f"Argument `scheme='identity'` needs square recurrent blocks, got {name} "
+                    f"Argument `init='identity'` needs square recurrent blocks, got {name} "
                     f"with blocks of shape {[H, params[name].shape[1]]}."
                 )
     with torch.no_grad():
