@@ -7,6 +7,21 @@ The model predicts token ``t+1`` from tokens ``≤ t``::
     logits_t = W_dec h_t + b_dec                       [B, T, V]
     loss     = mean_t  -log softmax(logits_t)[x_{t+1}]  over counted positions
 
+Adaptive softmax (``adaptive_cutoffs``; Grave et al. 2017, ``torch.nn.AdaptiveLogSoftmaxWithLoss``)
+replaces the decoder for large vocabularies. The ids, most frequent first (as
+:class:`rnnkit.data.Vocabulary` numbers words), are cut at ``c_1 < c_2 < ... < c_n``: the head
+scores the shortlist ``[0, c_1)`` and one entry per tail cluster ``k``, and each cluster scores
+its own words through a projection to ``H / div^k`` units::
+
+    log p(w | h_t) = log softmax(W_head h_t)[w]                            w <  c_1
+    log p(w | h_t) = log softmax(W_head h_t)[k] + log softmax(W_k P_k h_t)[w - c_k]
+                                                                           c_k <= w < c_{k+1}
+
+Training computes a tail only for the rows whose target lies in it, so most positions cost the
+head alone; the outputs are then log-probabilities ``[B, T, V]`` (exactly normalised) in place
+of logits, which every decoding strategy takes as they are (softmax and its temperature, top-k,
+top-p and beam search do not change when a constant is added per row).
+
 Conditioning (the one-to-many shape): a category (``categories``, e.g. the language a name
 comes from) or a feature vector (``condition_size``, e.g. an image's features for a caption)
 sets the initial state of every layer::
@@ -25,6 +40,7 @@ recurrence), which is what sampling at batch 1 should use.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,7 +51,7 @@ from torch import nn
 from rnnkit.nn import GRU, LSTM, RNN
 from rnnkit.nn.regularizers import check_probability, embedding_dropout
 
-__all__ = ["GenerationStep", "LanguageModel", "LanguageModelConfig"]
+__all__ = ["GenerationStep", "LanguageModel", "LanguageModelConfig", "check_adaptive_cutoffs"]
 
 State = tuple[torch.Tensor, ...]
 
@@ -61,6 +77,31 @@ def _check_categories(categories: Sequence[str]) -> list[str]:
     return list(categories)
 
 
+def check_adaptive_cutoffs(cutoffs: Sequence[int], vocab_size: int | None = None) -> list[int]:
+    """The adaptive softmax's cutoffs as a list, refused in one sentence unless they are
+    increasing integers in ``(0, vocab_size)`` (without ``vocab_size``: positive).
+
+    >>> check_adaptive_cutoffs((20, 100), vocab_size=500)
+    [20, 100]
+    """
+    if isinstance(cutoffs, str) or not isinstance(cutoffs, Sequence):
+        raise ValueError(
+            "Argument `adaptive_cutoffs` must be a list of increasing token ids, got "
+            f"{type(cutoffs).__name__}."
+        )
+    values = list(cutoffs)
+    limit = float("inf") if vocab_size is None else vocab_size
+    bad = [c for c in values if isinstance(c, bool) or not isinstance(c, int)]
+    if bad or any(not 0 < c < limit for c in values) or any(
+        a >= b for a, b in itertools.pairwise(values)
+    ):
+        where = "positive" if vocab_size is None else f"in (0, vocab_size = {vocab_size})"
+        raise ValueError(
+            f"Argument `adaptive_cutoffs` must be increasing integers {where}, got {values!r}."
+        )
+    return values
+
+
 @dataclass
 class LanguageModelConfig:
     """Constructor arguments of :class:`LanguageModel` (saved in a checkpoint's config.json)."""
@@ -77,6 +118,8 @@ class LanguageModelConfig:
     embedding_dropout: float = 0.0  # drop whole words from the embedding in training (0: off)
     categories: list[str] = field(default_factory=list)  # names of categories that condition
     condition_size: int = 0  # size of a feature vector that sets the initial state (0: none)
+    adaptive_cutoffs: list[int] = field(default_factory=list)  # adaptive softmax (empty: off)
+    adaptive_div_value: float = 4.0  # each tail cluster's projection is div times smaller
 
 
 class LanguageModel(nn.Module):
@@ -99,15 +142,24 @@ class LanguageModel(nn.Module):
         categories: names of the categories that can set the initial state (conditioning);
             category ``k`` is ``categories[k]``.
         condition_size: size of a feature vector that sets the initial state instead.
+        adaptive_cutoffs: increasing ids in ``(0, V)`` that split the vocabulary (most
+            frequent first) into the adaptive softmax's shortlist and tail clusters; empty
+            (the default) for the plain linear decoder and softmax.
+        adaptive_div_value: the adaptive softmax's ``div``: tail cluster ``k`` is scored from
+            a projection to ``H / div^k`` units.
 
     Shape:
         inputs ``[B, T]`` int64 → logits ``[B, T, V]`` (a category model: ``[B, 1 + T]``,
-        the category ids in column 0, unless ``condition`` is given).
+        the category ids in column 0, unless ``condition`` is given). With adaptive softmax
+        the outputs are log-probabilities ``[B, T, V]``, except that :meth:`forward` in
+        training with targets returns ``None`` for them: only the loss is computed, which
+        is the point of it.
 
     Raises:
         ValueError: an unknown cell, a size that is not positive, ``tie_weights`` with
-            ``embedding_dim != hidden_size``, repeated categories, or both kinds of
-            conditioning.
+            ``embedding_dim != hidden_size`` or with adaptive softmax, repeated categories,
+            both kinds of conditioning, or adaptive cutoffs that are not increasing ids in
+            ``(0, V)``.
 
     Example:
         >>> import torch
@@ -132,6 +184,8 @@ class LanguageModel(nn.Module):
         embedding_dropout: float = 0.0,
         categories: Sequence[str] = (),
         condition_size: int = 0,
+        adaptive_cutoffs: Sequence[int] = (),
+        adaptive_div_value: float = 4.0,
     ) -> None:
         super().__init__()
         if cell not in _LAYERS:
@@ -167,6 +221,26 @@ class LanguageModel(nn.Module):
                 "Argument `tie_weights=True` needs embedding_dim == hidden_size, got "
                 f"embedding_dim={embedding_dim} and hidden_size={hidden_size}."
             )
+        cutoffs = check_adaptive_cutoffs(adaptive_cutoffs, vocab_size)
+        if cutoffs and tie_weights:
+            raise ValueError(
+                "Argument `tie_weights=True` does not combine with adaptive softmax: its head "
+                "and tail clusters have no matrix shaped like the embedding; got cutoffs "
+                f"{cutoffs}."
+            )
+        if isinstance(adaptive_div_value, bool) or not isinstance(
+            adaptive_div_value, (int, float)
+        ) or not adaptive_div_value >= 1.0:
+            raise ValueError(
+                f"Argument `adaptive_div_value` must be a number >= 1, got {adaptive_div_value!r}."
+            )
+        if cutoffs and int(hidden_size // adaptive_div_value ** len(cutoffs)) < 1:
+            raise ValueError(
+                f"Argument `adaptive_div_value` = {adaptive_div_value!r} leaves the last of "
+                f"{len(cutoffs)} tail clusters no unit: its projection has hidden_size / div^"
+                f"{len(cutoffs)} = {hidden_size} / {adaptive_div_value ** len(cutoffs):g} < 1; "
+                "use fewer cutoffs, a smaller div or more hidden units."
+            )
         self.config = LanguageModelConfig(
             vocab_size=vocab_size,
             embedding_dim=embedding_dim,
@@ -180,6 +254,8 @@ class LanguageModel(nn.Module):
             embedding_dropout=float(embedding_dropout),
             categories=list(categories),
             condition_size=condition_size,
+            adaptive_cutoffs=cutoffs,
+            adaptive_div_value=float(adaptive_div_value),
         )
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         options: dict[str, Any] = {}
@@ -196,7 +272,14 @@ class LanguageModel(nn.Module):
             **options,
         )
         self.drop = nn.Dropout(dropout)
-        self.decoder = nn.Linear(hidden_size, vocab_size)
+        self.decoder: nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
+        if cutoffs:
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(
+                hidden_size, vocab_size, cutoffs, div_value=float(adaptive_div_value),
+                head_bias=True,
+            )
+        else:
+            self.decoder = nn.Linear(hidden_size, vocab_size)
         if tie_weights:
             self.decoder.weight = self.embedding.weight
         # every layer's initial state, all state tensors side by side: [L * sum(state sizes)]
@@ -231,10 +314,16 @@ class LanguageModel(nn.Module):
                 f"shape {tuple(inputs.shape)} and dtype {inputs.dtype}."
             )
 
-    def run(
+    @property
+    def adaptive(self) -> bool:
+        """Whether the decoder is an adaptive softmax (``adaptive_cutoffs`` given)."""
+        return isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss)
+
+    def features(
         self, inputs: torch.Tensor, state: State | None = None, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, State]:
-        """Return logits ``[B, T, V]`` and the recurrent state after the last step."""
+        """The top layer's outputs ``[B, T, H]`` as the decoder reads them (after dropout),
+        and the recurrent state after the last step."""
         self._check_inputs(inputs)
         p_word = self.config.embedding_dropout
         if p_word and self.training:
@@ -250,24 +339,97 @@ class LanguageModel(nn.Module):
             out, new_state = self.rnn(emb, state, lengths=lengths)
         else:
             out, new_state = self.rnn(emb, state)
-        logits = self.decoder(self.drop(out))
         if not isinstance(new_state, tuple):
             new_state = (new_state,)
-        return logits, new_state
+        return self.drop(out), new_state
+
+    def scores(self, features: torch.Tensor) -> torch.Tensor:
+        """Next-token scores ``[..., V]`` of features ``[..., H]``: the linear decoder's
+        logits, or the adaptive softmax's log-probabilities (every tail computed)."""
+        if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+            flat = features.reshape(-1, features.shape[-1])
+            return self.decoder.log_prob(flat).view(*features.shape[:-1], -1)
+        return self.decoder(features)
+
+    def run(
+        self, inputs: torch.Tensor, state: State | None = None, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """Return logits ``[B, T, V]`` (adaptive softmax: log-probabilities) and the recurrent
+        state after the last step."""
+        features, new_state = self.features(inputs, state, lengths)
+        return self.scores(features), new_state
+
+    def _counted(
+        self, targets: torch.Tensor, lengths: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``targets`` with the steps past ``lengths`` set to ``pad_id`` (not counted)."""
+        if lengths is None:
+            return targets
+        steps = torch.arange(targets.shape[1], device=targets.device)
+        past_end = steps[None, :] >= lengths.to(targets.device)[:, None]
+        return targets.masked_fill(past_end, self.config.pad_id)
+
+    def adaptive_loss(
+        self, features: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The adaptive softmax's mean cross-entropy over counted positions, computing each
+        tail cluster only for the positions whose target lies in it.
+
+        Equal to :meth:`loss` of :meth:`scores` (the full log-probabilities), at a fraction
+        of the cost.
+
+        Shape:
+            features ``[B, T, H]``, targets ``[B, T]``, lengths ``[B]`` → scalar.
+
+        Raises:
+            ValueError: the model has no adaptive softmax, or ``targets`` does not match
+                ``features``.
+        """
+        if not isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+            raise ValueError(
+                "adaptive_loss needs a LanguageModel built with adaptive_cutoffs; this one has "
+                "a linear decoder (use loss)."
+            )
+        if targets.shape != features.shape[:2]:
+            raise ValueError(
+                f"Argument `targets` must have shape {tuple(features.shape[:2])} (one id per "
+                f"input step), got {tuple(targets.shape)}."
+            )
+        flat = self._counted(targets, lengths).reshape(-1)
+        keep = flat != self.config.pad_id
+        h = features.reshape(-1, features.shape[-1])[keep]  # [N, H]
+        w = flat[keep]  # [N]
+        # Written out rather than calling the module: its loss copies float32 and bfloat16
+        # results into one buffer and fails under autocast. The softmaxes run in float32.
+        cutoffs = self.decoder.cutoffs  # [c_1, ..., c_n, V]
+        shortlist = self.decoder.shortlist_size
+        bounds = torch.tensor(cutoffs[:-1], device=w.device)
+        cluster = torch.bucketize(w, bounds, right=True)  # 0: shortlist, k: tail cluster k
+        head_index = torch.where(cluster == 0, w, shortlist + cluster - 1)
+        head = torch.log_softmax(self.decoder.head(h).float(), dim=-1)
+        log_p = head.gather(1, head_index[:, None])[:, 0]  # log p(w) or log p(cluster k)
+        for k, tail in enumerate(self.decoder.tail, start=1):
+            rows = (cluster == k).nonzero()[:, 0]
+            if rows.numel() == 0:
+                continue
+            within = torch.log_softmax(tail(h[rows]).float(), dim=-1)
+            local = (w[rows] - cutoffs[k - 1])[:, None]
+            log_p = log_p.index_add(0, rows, within.gather(1, local)[:, 0])
+        return -log_p.mean()
 
     def loss(
         self, logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Mean cross-entropy over counted positions (``pad_id`` and steps past ``lengths``)."""
+        """Mean cross-entropy over counted positions (``pad_id`` and steps past ``lengths``).
+
+        ``logits`` may be log-probabilities (the adaptive softmax's :meth:`scores`): the
+        softmax of log-probabilities is the distribution itself."""
         if targets.shape != logits.shape[:2]:
             raise ValueError(
                 f"Argument `targets` must have shape {tuple(logits.shape[:2])} (one id per input "
                 f"step), got {tuple(targets.shape)}."
             )
-        if lengths is not None:
-            steps = torch.arange(targets.shape[1], device=targets.device)
-            past_end = steps[None, :] >= lengths.to(targets.device)[:, None]
-            targets = targets.masked_fill(past_end, self.config.pad_id)
+        targets = self._counted(targets, lengths)
         return nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             targets.reshape(-1),
@@ -372,8 +534,11 @@ class LanguageModel(nn.Module):
         targets: torch.Tensor | None = None,
         lengths: torch.Tensor | None = None,
         condition: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Logits for every position, and the loss when ``targets`` are given.
+
+        With adaptive softmax the outputs are log-probabilities, and in training with
+        ``targets`` they are ``None``: only the loss is computed (:meth:`adaptive_loss`).
 
         A conditional model starts from :meth:`initial_state` of ``condition``; a category
         model given no ``condition`` reads the category ids from column 0 of ``inputs``
@@ -385,14 +550,22 @@ class LanguageModel(nn.Module):
             ``[B]`` or ``[B, F]`` → logits ``[B, T, V]``, loss scalar or ``None``.
         """
         inputs, state = self._conditioned(inputs, condition)
+        if targets is not None and self.training and self.adaptive:
+            features, _ = self.features(inputs, state, lengths)
+            return None, self.adaptive_loss(features, targets, lengths)
         logits, _ = self.run(inputs, state, lengths)
         loss = None if targets is None else self.loss(logits, targets, lengths)
         return logits, loss
 
     def forward_stream(
         self, inputs: torch.Tensor, state: State | None, targets: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None, State]:
-        """One chunk of a truncated-BPTT stream: logits, loss and the state to carry on."""
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, State]:
+        """One chunk of a truncated-BPTT stream: logits, loss and the state to carry on
+        (adaptive softmax in training with targets: no logits, ``None``, as in
+        :meth:`forward`)."""
+        if targets is not None and self.training and self.adaptive:
+            features, new_state = self.features(inputs, state)
+            return None, self.adaptive_loss(features, targets), new_state
         logits, new_state = self.run(inputs, state)
         loss = None if targets is None else self.loss(logits, targets)
         return logits, loss, new_state
@@ -410,8 +583,13 @@ class LanguageModel(nn.Module):
             return GenerationStep(self, batch_size)
         return self.step
 
-    def metrics(self, outputs: torch.Tensor, batch: Any) -> dict[str, tuple[float, float]]:
-        """Next-token accuracy over counted positions, as ``(correct, count)``."""
+    def metrics(
+        self, outputs: torch.Tensor | None, batch: Any
+    ) -> dict[str, tuple[float, float]]:
+        """Next-token accuracy over counted positions, as ``(correct, count)`` (none for the
+        ``None`` outputs of adaptive-softmax training)."""
+        if outputs is None:
+            return {}
         targets = batch.targets
         counted = targets != self.config.pad_id
         if batch.lengths is not None:
@@ -436,7 +614,8 @@ class GenerationStep:
 
     (GRU layers keep separate input and hidden products, as their candidate gate needs.)
 
-    The returned logits and state are these buffers: the next call overwrites them. Passing
+    The returned logits and state are these buffers: the next call overwrites them (an
+    adaptive softmax's log-probabilities are a new tensor each step). Passing
     back the state it returned costs nothing; any other state (``None``, a state from
     :meth:`LanguageModel.run`, beams reordered by :func:`rnnkit.decoding.beam_search`) is
     copied in first.
@@ -483,8 +662,12 @@ class GenerationStep:
         self.biases_hh: list[torch.Tensor] = []
         with torch.no_grad():
             self.embedding = model.embedding.weight.detach()
-            self.decoder_weight = model.decoder.weight.detach().t().contiguous()
-            self.decoder_bias = model.decoder.bias.detach().expand(B, -1).contiguous()
+            # the adaptive softmax's head and tails are applied as they are (one call)
+            self.adaptive = model.decoder if model.adaptive else None
+            if not model.adaptive:
+                self.decoder_weight = model.decoder.weight.detach().t().contiguous()
+                self.decoder_bias = model.decoder.bias.detach().expand(B, -1).contiguous()
+                self.logits = torch.zeros(B, self.decoder_weight.shape[1], **kw)
             for layer in range(L):
                 p = {k: v.detach() for k, v in rnn.direction_parameters(layer).items()}
                 G = p["weight_ih"].shape[0]
@@ -502,7 +685,6 @@ class GenerationStep:
                 weight = torch.cat([p["weight_ih"], p["weight_hh"]], dim=1)[order]
                 self.weights.append(weight.t().contiguous())
                 self.biases.append((b_ih + b_hh)[order].expand(B, G).contiguous())
-        self.logits = torch.zeros(B, self.decoder_weight.shape[1], **kw)
         G = self.biases[0].shape[1]
         if self.cell == "gru":
             self.x = torch.zeros(B, D, **kw)
@@ -594,5 +776,7 @@ class GenerationStep:
                 h.copy_(n.addcmul_(rz[:, H:], tmp))
                 x = h
             top = self.h[-1]
+        if self.adaptive is not None:  # log-probabilities, a new tensor each step
+            return self.adaptive.log_prob(top), self.state
         torch.addmm(self.decoder_bias, top, self.decoder_weight, out=self.logits)
         return self.logits, self.state

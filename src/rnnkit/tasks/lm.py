@@ -36,6 +36,7 @@ from rnnkit.data.tables import iter_lines
 from rnnkit.data.text import read_text
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models import LanguageModel
+from rnnkit.models.language_model import check_adaptive_cutoffs
 from rnnkit.tasks.common import (
     add_run_arguments,
     check_open_valid_fraction,
@@ -86,7 +87,7 @@ class LMData:
 
 @dataclass
 class LMModel:
-    """The network: embedding → stacked recurrent layers → linear decoder."""
+    """The network: embedding → stacked recurrent layers → linear decoder (or adaptive softmax)."""
 
     embedding_dim: int = 64  # D: size of each token's embedding
     hidden_size: int = 256  # H: units per recurrent layer
@@ -95,6 +96,16 @@ class LMModel:
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # for cell = rnn
     dropout: float = 0.1  # on embeddings, between layers and before the decoder
     tie_weights: bool = False  # share embedding and decoder weights (embedding_dim == hidden_size)
+    adaptive_cutoffs: list[int] = field(default_factory=list)  # adaptive softmax cuts (empty: off)
+    adaptive_div_value: float = 4.0  # adaptive softmax: tail cluster k projects to H / div^k
+
+    def __post_init__(self) -> None:
+        self.adaptive_cutoffs = check_adaptive_cutoffs(self.adaptive_cutoffs)
+        if self.adaptive_cutoffs and self.tie_weights:
+            raise ValueError(
+                "Settings `model.tie_weights` and `model.adaptive_cutoffs` do not combine: the "
+                "adaptive softmax has no matrix shaped like the embedding to share."
+            )
 
 
 def _default_train() -> TrainConfig:
@@ -305,6 +316,8 @@ def _language_model(
         dropout=m.dropout,
         tie_weights=m.tie_weights,
         categories=categories,
+        adaptive_cutoffs=m.adaptive_cutoffs,
+        adaptive_div_value=m.adaptive_div_value,
     )
 
 
@@ -554,7 +567,7 @@ def train(args: argparse.Namespace) -> int:
             config, records, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
         )
     else:
-        text = read_text(config.data.text)
+        text = read_text(config.data.text, name="Setting `data.text` (--text) file")
         summary, _model, _vocab = fit_language_model(
             config, text, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
         )
@@ -596,7 +609,7 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
     conditional run: on ``category<TAB>text`` lines or a directory of ``CATEGORY.txt``)."""
     if run.model.config.categories:
         return _scores(*_evaluate_conditional(run, path))
-    text = read_text(path)
+    text = read_text(path, name="Argument `DATA` file")
     vocab = run.vocab
     tokens: str | list[str] = text
     if vocab.level == "word":
