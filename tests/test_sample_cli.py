@@ -59,6 +59,30 @@ def test_language_model_sample_is_reproducible_with_a_seed(runs, capsys) -> None
     assert sample(capsys, run, "--length", "5", "--seed", "0")[0] == 0
 
 
+def test_word_level_sample_puts_a_space_between_prompt_and_continuation(runs, capsys) -> None:
+    run = str(runs / "word")
+    spaced = 0
+    for seed in ("0", "1", "2"):
+        options = ["--prime", "to be", "--length", "6", "--seed", seed]
+        code, out, _ = sample(capsys, run, *options, "--json")
+        text = json.loads(out)["text"]
+        code, shown, _ = sample(capsys, run, *options)
+        assert code == 0
+        if text[:1].isspace():  # a continuation that opens with a line break needs no space
+            assert shown == f"to be{text}\n"
+        else:
+            assert shown == f"to be {text}\n"
+            spaced += 1
+    assert spaced  # the case this test is about was exercised
+    # character level: no separator
+    code, out, _ = sample(capsys, str(runs / "char"), "--prime", "to b", "--length", "5",
+                          "--seed", "0", "--json")
+    text = json.loads(out)["text"]
+    code, shown, _ = sample(capsys, str(runs / "char"), "--prime", "to b", "--length", "5",
+                            "--seed", "0")
+    assert shown == f"to b{text}\n"
+
+
 def test_prompt_outside_a_vocabulary_without_unk_is_one_clear_error(runs, capsys) -> None:
     code, out, err = sample(capsys, str(runs / "char"), "--prime", "to bZ")
     assert code == 2 and out == ""

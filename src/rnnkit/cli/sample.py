@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_arguments", "encode_prime", "run"]
+__all__ = ["add_arguments", "encode_prime", "join_continuation", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +118,31 @@ def encode_prime(vocab: Any, prime: str, *, warn: bool = True) -> list[int]:
     return vocab.encode(tokens)
 
 
+def join_continuation(level: str, prime: str, text: str) -> str:
+    r"""The prompt followed by its continuation, joined as the vocabulary level joins tokens.
+
+    Characters follow each other directly; words are separated by one space, except where
+    the prompt already ends or the continuation already starts with whitespace (a line
+    break, for instance).
+
+    Args:
+        level: the vocabulary's level, ``"char"`` or ``"word"``.
+        prime: the prompt as given.
+        text: the generated continuation.
+
+    Example:
+        >>> join_continuation("word", "the zebra", "sat down")
+        'the zebra sat down'
+        >>> join_continuation("char", "the zeb", "ra sat")
+        'the zebra sat'
+        >>> join_continuation("word", "the zebra", "\nit sat")
+        'the zebra\nit sat'
+    """
+    if level == "char" or not prime or not text or prime[-1].isspace() or text[0].isspace():
+        return prime + text
+    return f"{prime} {text}"
+
+
 def _default_start(vocab: Any) -> list[int]:
     """Where a language model starts without a prompt: a line boundary if it knows one."""
     for token in ("<eos>", "\n"):
@@ -201,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_run(args.run, best=not args.last)
     if loaded.task == "lm":
         result = _sample_lm(loaded, args)
-        shown = result["prime"] + result["text"]
+        shown = join_continuation(loaded.vocab.level, result["prime"], result["text"])
     elif loaded.task == "seq2seq":
         result = _sample_seq2seq(loaded, args)
         shown = result["translation"]
