@@ -137,6 +137,38 @@ def test_resume_continues_a_run(files: Path, capsys) -> None:
     assert "already holds a checkpoint" in capsys.readouterr().err
 
 
+def test_predict_notes_unknown_words_and_a_file_name_read_as_text(
+    trained: Path, files: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capsys.readouterr()
+    assert main(["predict", str(trained), "a zebra x", "d qux zebra"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert captured.err == (
+        "rnnkit predict: note: words not in the vocabulary, mapped to <unk>: "
+        "'zebra' (input 1), 'qux' (input 2).\n"
+    )
+    assert main(["predict", str(trained), "a b x c"]) == 0
+    assert capsys.readouterr().err == ""
+    many = " ".join(f"w{n}" for n in range(13))  # the note names ten, then counts
+    assert main(["predict", str(trained), many]) == 0
+    assert capsys.readouterr().err.endswith("'w8' (input 1), 'w9' (input 1), and 3 more.\n")
+
+    # a bare file name is text (the result must not depend on the current directory), noted
+    monkeypatch.chdir(files)
+    Path("lines.txt").write_text("x a\nb c\n", encoding="utf-8")
+    assert main(["predict", str(trained), "lines.txt", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["input"] for line in captured.out.splitlines()] == ["lines.txt"]
+    assert captured.err.startswith(
+        "rnnkit predict: note: input 'lines.txt' names a file but is read as text; "
+        "write @lines.txt to read the file's lines.\n"
+    )
+    assert main(["predict", str(trained), "@lines.txt"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 and captured.err == ""
+
+
 def test_predict_help_lists_the_task_options(trained: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(trained), "--help"])

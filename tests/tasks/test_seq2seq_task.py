@@ -176,6 +176,18 @@ def test_unknown_source_tokens_become_unk_and_empty_lines_are_refused(trained) -
         predict_lines(loaded, ["abc"], decoding(beam=0))
 
 
+def test_predict_notes_the_source_characters_mapped_to_unk(trained, capsys) -> None:
+    _, run = trained
+    capsys.readouterr()
+    assert main(["predict", str(run), "abz", "xyz", "cab"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3
+    assert captured.err == (
+        "rnnkit predict: note: characters not in the vocabulary, mapped to <unk>: "
+        "'z' (input 1), 'x' (input 2), 'y' (input 2).\n"
+    )
+
+
 def test_bad_options_are_refused_before_any_write(tmp_path, capsys) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("\n".join(reverse_lines(20, 3)) + "\n", encoding="utf-8")

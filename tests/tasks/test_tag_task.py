@@ -73,6 +73,16 @@ def test_save_load_tags_are_identical_and_unknown_words_map_to_unk(trained: Path
         tag_sentences(run.model, run.vocab, [["one"], []], data)
 
 
+def test_predict_notes_the_words_mapped_to_unk(trained: Path, capsys) -> None:
+    capsys.readouterr()
+    assert main(["predict", str(trained), "one seven zero", "zero one"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].startswith("one/")
+    assert captured.err == (
+        "rnnkit predict: note: words not in the vocabulary, mapped to <unk>: 'seven' (input 1).\n"
+    )
+
+
 def test_unknown_tags_are_refused_with_their_line(trained: Path, files: Path, capsys) -> None:
     write_conllu(files / "odd.conllu", [["one", "zero"], ["one"]], [["ODD", "ODD"], ["NOUN"]])
     capsys.readouterr()

@@ -335,6 +335,14 @@ def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[
     return classify_texts(run.model, run.vocab, lines, config.data)
 
 
+def predict_tokens(run: Any, lines: list[str]) -> tuple[Vocabulary, list[list[str]]]:
+    """The vocabulary :func:`predict_lines` encodes with, and each line's tokens as it sees
+    them (lower-cased if the run was trained so): ``rnnkit predict`` names those that become
+    ``<unk>``."""
+    data = run_config_of(run, RunConfig).data
+    return run.vocab, [tokenize(line, run.vocab.level, data.lowercase) for line in lines]
+
+
 def format_prediction(prediction: dict[str, Any]) -> str:
     """One line of ``rnnkit predict`` output: label, probability and the text, TAB-separated."""
     return f"{prediction['label']}\t{prediction['probability']:.4f}\t{prediction['input']}"

@@ -577,6 +577,14 @@ def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[
     ]
 
 
+def predict_tokens(run: Any, lines: list[str]) -> tuple[Vocabulary, list[list[str]]]:
+    """The source vocabulary :func:`predict_lines` encodes with, and each line's tokens as it
+    sees them (lower-cased if the run was trained so): ``rnnkit predict`` names those that
+    become ``<unk>``."""
+    source, _ = vocabs_from_run(run)
+    return source, [source.tokenize(prepare_source(run, line)) for line in lines]
+
+
 def format_prediction(prediction: dict[str, Any]) -> str:
     """One line of ``rnnkit predict`` output for a seq2seq run: the translation."""
     return str(prediction["translation"])

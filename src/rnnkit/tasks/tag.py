@@ -374,6 +374,14 @@ def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[
     ]
 
 
+def predict_tokens(run: Any, lines: list[str]) -> tuple[Vocabulary, list[list[str]]]:
+    """The vocabulary :func:`predict_lines` encodes with, and each line's words as it looks
+    them up (lower-cased if the run was trained so): ``rnnkit predict`` names those that
+    become ``<unk>``."""
+    data = run_config_of(run, RunConfig).data
+    return run.vocab, [_words(line.split(), data) for line in lines]
+
+
 def format_prediction(prediction: dict[str, Any]) -> str:
     """One line of ``rnnkit predict`` output: ``word/TAG`` pairs."""
     pairs = zip(prediction["words"], prediction["tags"], strict=True)
