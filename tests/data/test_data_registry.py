@@ -139,7 +139,18 @@ def test_cli_list_info_prepare(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in DATASETS)
+    for entry in DATASETS.values():  # one row, then the licence and the first download URL
+        row = out.index(f"\n{entry.name} ")
+        licence = out.index(f"\n    licence: {entry.licence}\n", row)
+        assert out.index(f"\n    url:     {entry.sources[0].urls[0]}", row) > licence
+        assert entry.files[0].sha256 not in out
+    assert "ptb.train.txt (and 2 more; -v lists them)\n" in out
+    assert main(["data", "list", "-v"]) == 0
+    out = capsys.readouterr().out
+    for entry in DATASETS.values():
+        assert entry.licence in out
+        assert all(f"sha256 {file.sha256}" in out for file in entry.files)
+        assert all(url in out for source in entry.sources for url in source.urls)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("hello world\nhello again\n", "utf-8")
     assert main(["data", "info", str(corpus)]) == 0

@@ -2,7 +2,7 @@
 
 ::
 
-    rnnkit data list [--verbose]
+    rnnkit data list [--verbose]   # name, task, size, licence, download URL (-v: sha256s)
     rnnkit data get NAME [--from PATH] [--force] [--timeout S]
     rnnkit data info PATH...
     rnnkit data prepare TEXT --out DIR [--level char|word] [--vocab VOCAB_JSON]
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 __all__ = ["add_arguments", "run"]
 
@@ -24,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``list``, ``get``, ``info`` and ``prepare`` actions to ``parser``."""
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="the named datasets and whether they are cached")
+    listing = actions.add_parser(
+        "list", help="the named datasets: size, licence, download URL, whether cached"
+    )
     listing.add_argument("--verbose", "-v", action="store_true",
-                         help="also print sources, digests, licences and notes")
+                         help="also print every source URL, each file's sha256, and notes")
 
     get = actions.add_parser("get", help="download (or import) a named dataset, verified")
     get.add_argument("name", help="a dataset name (see `rnnkit data list`)")
@@ -70,7 +73,16 @@ def _human(size: int) -> str:
     return f"{size} B"  # pragma: no cover -- the loop always returns
 
 
+def _first_url(entry: Any) -> str:
+    """The URL ``get`` downloads first, and how many more the entry lists."""
+    urls = [url for source in entry.sources for url in source.urls]
+    more = f" (and {len(urls) - 1} more; -v lists them)" if len(urls) > 1 else ""
+    return urls[0] + more
+
+
 def _list(args: argparse.Namespace) -> int:
+    """Each dataset: a row (name, task, size, files, cached, description), then its licence
+    and download URL; ``--verbose`` adds notes, every source URL and each file's sha256."""
     from rnnkit.data.download import cache_dir, is_complete
     from rnnkit.data.registry import DATASETS
 
@@ -79,8 +91,10 @@ def _list(args: argparse.Namespace) -> int:
         cached = "yes" if is_complete(entry) else "no"
         print(f"{entry.name:<17}{entry.task:<15}{_human(entry.size):>9}  "
               f"{len(entry.files):>5}  {cached:<6}  {entry.description}")
-        if args.verbose:
-            print(f"    licence: {entry.licence}")
+        print(f"    licence: {entry.licence}")
+        if not args.verbose:
+            print(f"    url:     {_first_url(entry)}")
+        else:
             if entry.notes:
                 print(f"    notes:   {entry.notes}")
             for source in entry.sources:
