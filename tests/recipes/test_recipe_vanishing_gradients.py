@@ -14,6 +14,10 @@ def test_gradient_flow_facts_and_clipping(tmp_path: Path) -> None:
     lstm = results["cells"]["LSTM"]
     steps = len(small_rnn["norms"])
     assert steps == 100 and len(lstm["norms"]) == steps
+    # one sequence, as the report says: the loss is the sum of the last step's 16 hidden
+    # units, so dL/dh_T is a vector of ones of norm √16 = 4 (with B sequences it is 4·√B)
+    for curve in (small_rnn, lstm, results["cells"]["GRU"]):
+        assert abs(curve["norms"][-1] - 4.0) < 1e-12
     # the LSTM keeps more gradient at t = 0 than a small-init tanh RNN
     assert lstm["norms"][0] > 1e6 * small_rnn["norms"][0]
     assert lstm["kept"] > small_rnn["kept"]

@@ -52,7 +52,6 @@ class Settings:
     steps: int = 200  # T, length of the sequence
     input_size: int = 4  # I
     hidden_size: int = 32  # H
-    batch_size: int = 4  # sequences the norms are taken over
     explode_gain: float = 1.05  # the exploding ReLU RNN's recurrent matrix: identity times this
     clip_norm: float = 1.0  # the gradient norm clipping bounds the update to
     train_steps: int = 100  # SGD steps of the clipping comparison
@@ -79,7 +78,7 @@ def _params(net: Network, seed: int, options: dict[str, Any]) -> dict[str, np.nd
 def flow_curves(
     settings: Settings, seed: int, configs: dict[str, tuple[str, dict[str, Any]]]
 ) -> dict[str, np.ndarray]:
-    """``‖dL/dh_t‖`` for each ``label -> (cell, init options)`` on the same random inputs.
+    """``‖dL/dh_t‖`` for each ``label -> (cell, init options)`` on the same random sequence.
 
     ``init options`` go to :meth:`Network.init_params` (plus ``scale_per_unit``, and
     ``gain``: the recurrent matrix is multiplied by it), except ``nonlinearity``, which goes
@@ -88,9 +87,8 @@ def flow_curves(
     Returns:
         label -> ``[T]`` norms (the loss on the last step).
     """
-    x = np.random.default_rng(seed).normal(
-        size=(settings.batch_size, settings.steps, settings.input_size)
-    )
+    # one sequence (a batch of 1): the curves follow one input, not an average over several
+    x = np.random.default_rng(seed).normal(size=(1, settings.steps, settings.input_size))
     curves = {}
     for label, (cell, options) in configs.items():
         options = dict(options)
@@ -213,8 +211,8 @@ def _plot_clipping(
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
     """Compute and plot every comparison; train the exploding case with and without clipping."""
     T = settings.steps
-    ctx.say(f"One random sequence of {T} steps ({settings.batch_size} sequences, "
-            f"{settings.input_size} inputs), {settings.hidden_size} units; loss on the last step.")
+    ctx.say(f"One random sequence of {T} steps with {settings.input_size} inputs per step, "
+            f"{settings.hidden_size} units; loss on the last step.")
     results: dict[str, Any] = {}
 
     ctx.say("")
