@@ -13,6 +13,7 @@ in the order they appear in a new file:
   reference   the NumPy reference engine vs torch (``bench/reference.py``)
   generate    batch-1 generation vs the plain loop (``bench/generate.py``)
   precision   training speed in float32 vs bfloat16 autocast (``bench/precision.py``)
+  softmax     a word model's training speed, full vs adaptive softmax (``bench/softmax.py``)
 
 Nothing here measures anything and no number is ever written that is not in a result file.
 
@@ -39,7 +40,8 @@ RESULTS_DIR = ROOT / "bench" / "results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
 
 #: Every block, in the order of a new file.
-BLOCKS: tuple[str, ...] = ("intro", "quality", "layers", "reference", "generate", "precision")
+BLOCKS: tuple[str, ...] = ("intro", "quality", "layers", "reference", "generate", "precision",
+                           "softmax")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ QUALITY_ROWS: tuple[QualityRow, ...] = (
 
 #: The script that produces each speed block, for its "not run yet" line.
 SPEED_SCRIPTS = {"layers": "bench/layers.py", "reference": "bench/reference.py",
-                 "generate": "bench/generate.py", "precision": "bench/precision.py"}
+                 "generate": "bench/generate.py", "precision": "bench/precision.py",
+                 "softmax": "bench/softmax.py"}
 
 
 def begin_marker(name: str) -> str:
@@ -318,7 +321,8 @@ def render_intro(results_dir: Path) -> str:
         "`../shared/data/`, or `--shared DIR`); `python bench/quality.py` runs them all, one "
         "after another, and `python bench/quality.py --render` rewrites this file from the "
         "results alone. The speed sections come from `python bench/layers.py`, "
-        "`bench/reference.py`, `bench/generate.py` and `bench/precision.py`.",
+        "`bench/reference.py`, `bench/generate.py`, `bench/precision.py` and "
+        "`bench/softmax.py`.",
     ]
     if machines:
         lines += ["", "Quality results measured with: " + "; ".join(sorted(machines)) + "."]
@@ -541,6 +545,37 @@ def render_precision(results_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def render_softmax(results_dir: Path) -> str:
+    """The softmax block: a word model's training steps with the full and adaptive softmax."""
+    lines, data = _speed_section(
+        "softmax", "Training speed: full softmax vs adaptive softmax", results_dir)
+    if data is None:
+        return "\n".join(lines)
+    model = data.get("model", {})
+    threads = data.get("threads")
+    lines += [
+        f"Full training steps (forward + loss, backward, Adam) of a word "
+        f"`rnnkit.models.LanguageModel` ({model.get('layers')}×{model.get('hidden')} LSTM, "
+        f"embedding {model.get('hidden')}, V={model.get('vocab', 0):,}, dropout "
+        f"{model.get('dropout')}, batch {model.get('batch')} × T {model.get('steps')}) on "
+        f"batches of {data.get('data')}, with each output layer, in float32 and under "
+        f"bfloat16 autocast; median of {data.get('repeats')} steps after warm-up, the models "
+        f"taking turns (torch {data.get('torch')}, {threads} "
+        f"thread{'' if threads == 1 else 's'}, {data.get('cpu_count')} cores). Ratio = "
+        "tokens/s ÷ those of the tied full softmax in the same precision; shortlist = the "
+        "share of targets the adaptive softmax's head scores without a tail.",
+        "",
+    ]
+    lines += markdown_table(
+        ["output layer", "precision", "parameters", "tokens/s", "vs full, tied", "shortlist",
+         "first loss"],
+        [[r["decoder"], r["precision"], f"{int(r['parameters']):,}", _rate(r["tokens_per_s"]),
+          f"{r['ratio_vs_full_tied']:.2f}×", f"{100 * r['shortlist_share']:.1f}%",
+          f"{r['first_loss']:.3f}"] for r in data.get("rows", [])],
+    )
+    return "\n".join(lines)
+
+
 def render_block(name: str, results_dir: Path, markdown_dir: Path) -> str:
     """The content of block ``name`` from the result files in ``results_dir``.
 
@@ -559,6 +594,8 @@ def render_block(name: str, results_dir: Path, markdown_dir: Path) -> str:
         return render_generate(results_dir)
     if name == "precision":
         return render_precision(results_dir)
+    if name == "softmax":
+        return render_softmax(results_dir)
     raise ValueError(f"Argument `name` must be one of {list(BLOCKS)}, got {name!r}.")
 
 
@@ -580,7 +617,7 @@ def render(
     Args:
         markdown_path: the markdown file (created when missing).
         results_dir: the folder of ``NAME.json``, ``layers.json``, ``reference.json``,
-            ``generate.json``, ``precision.json``.
+            ``generate.json``, ``precision.json``, ``softmax.json``.
         blocks: the blocks to rewrite (default: all of :data:`BLOCKS`); the others and any
             text outside the markers stay as they are.
 
@@ -617,7 +654,7 @@ def update_after(block: str, written: str | Path, markdown_path: str | Path = MA
 
     Raises:
         ValueError: ``block`` is not a speed block (layers, reference, generate,
-            precision).
+            precision, softmax).
     """
     if block not in SPEED_SCRIPTS:
         raise ValueError(f"Argument `block` must be one of {list(SPEED_SCRIPTS)}, got {block!r}.")
