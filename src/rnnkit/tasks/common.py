@@ -19,10 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.config import TrainConfig, add_config_arguments, config_from_args, config_from_dict
+from rnnkit.config import (
+    TrainConfig,
+    add_config_arguments,
+    apply_overrides,
+    config_from_args,
+    config_from_dict,
+)
 from rnnkit.data.batching import Batch, PaddedBatches
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.train import Trainer, TrainSummary, seed_everything
+from rnnkit.train.distributed import is_main_process
 
 __all__ = [
     "ExampleBatches",
@@ -184,6 +191,7 @@ def resolve_run_config(
     *,
     kind: str | None = None,
     files: Mapping[str, str] = TRAIN_VALID_FILES,
+    required: Mapping[str, str] | None = None,
     what: str = "the data to train on",
 ) -> tuple[C, Path]:
     """The run configuration and directory of ``rnnkit train TASK`` (resume included).
@@ -194,13 +202,15 @@ def resolve_run_config(
         task: the task's name (checked against a resumed run's, and the prefix of the default
             run directory).
         kind: what the messages call such a run (default: ``task``).
-        files: argument ``dest`` -> data-section field it sets when given; the first field is
-            required (``--FIELD FILE``).
+        files: argument ``dest`` -> data-section field it sets when given (its checks run
+            again, as for any option).
+        required: data-section field -> its metavar, for the fields of which one must be set
+            (default: the first field of ``files``, a ``FILE``).
         what: what the required file holds, for the message.
 
     Raises:
-        ValueError: ``--resume`` names a run of another task, or the required file is not
-            given.
+        ValueError: ``--resume`` names a run of another task, or none of the required fields
+            is given.
     """
     base: dict[str, Any] = {}
     resume = getattr(args, "resume", None)
@@ -212,12 +222,14 @@ def resolve_run_config(
             raise ValueError(f"Run {resume!r} is not a {kind or task} run; cannot resume it.")
         base = saved
     config: Any = config_from_args(cls, args, base=base)
-    for dest, name in files.items():
-        if getattr(args, dest, None):
-            setattr(config.data, name, getattr(args, dest))
-    required = next(iter(files.values()))
-    if not getattr(config.data, required):
-        raise ValueError(f"Option `--{required} FILE` is required: {what}.")
+    given = {f"data.{name}": getattr(args, dest) for dest, name in files.items()
+             if getattr(args, dest, None)}
+    if given:
+        config = apply_overrides(config, given)
+    needed = required or {next(iter(files.values())): "FILE"}
+    if not any(getattr(config.data, name) for name in needed):
+        options = " or ".join(f"`--{name} {metavar}`" for name, metavar in needed.items())
+        raise ValueError(f"Option {options} is required: {what}.")
     run_dir = Path(resume) if resume else Path(config.out or default_run_dir(task))
     config.out = str(run_dir)
     return config, run_dir
@@ -230,9 +242,14 @@ def train_task(
     fit: Callable[..., tuple[Any, ...]],
     *,
     sort_metrics: bool = False,
+    report: Callable[[TrainSummary, Path], str] | None = None,
     **resolve: Any,
 ) -> int:
-    """Run ``rnnkit train TASK``: resolve the configuration, ``fit`` it, print the summary.
+    """Run ``rnnkit train TASK``: resolve the configuration, seed, ``fit`` it, print the summary.
+
+    Every task's command goes through here, so ``train.seed`` fixes the model's initial
+    weights as well as the training that follows: two runs of one command end with the same
+    weights.
 
     Args:
         args: the parsed command line.
@@ -240,13 +257,22 @@ def train_task(
         fit: ``fit(config, run_dir=, resume=, overwrite=)`` returning the training summary
             first.
         sort_metrics: show the validation metrics in name order (see :func:`summary_line`).
+        report: the summary line, ``report(summary, run_dir)`` (default: :func:`summary_line`).
 
     Returns:
         0, the command's exit status.
     """
     config, run_dir = resolve_run_config(cls, args, task, **resolve)
+    # ``fit`` builds the model before the trainer seeds its loop, so the initial weights
+    # would otherwise come from whatever the global generators held (a resumed run loads its
+    # weights and generator states over these).
+    seed_everything(config.train.seed)
     summary = fit(config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite)[0]
-    print(summary_line(summary, run_dir, sort_metrics=sort_metrics))
+    if is_main_process():  # under torchrun every rank gets here; one line is enough
+        line = report(summary, run_dir) if report else summary_line(
+            summary, run_dir, sort_metrics=sort_metrics
+        )
+        print(line)
     return 0
 
 

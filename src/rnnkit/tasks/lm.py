@@ -45,8 +45,8 @@ from rnnkit.tasks.common import (
     default_train_config,
     evaluate_batches,
     fit_model,
-    resolve_run_config,
     train_report,
+    train_task,
 )
 from rnnkit.tasks.common import (
     default_run_dir as default_run_dir,  # re-exported: rnnkit.cli.demo imports it from here
@@ -62,6 +62,7 @@ __all__ = [
     "encode_corpus",
     "fit_conditional_language_model",
     "fit_language_model",
+    "fit_run",
     "read_categorised",
     "render_tokens",
     "sample_ids",
@@ -551,28 +552,30 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, RunConfig)
 
 
-def _resolve(args: argparse.Namespace) -> tuple[RunConfig, Path]:
-    return resolve_run_config(
-        RunConfig, args, "lm", kind="language-model", files={"text": "text"},
-        what="the corpus to train on",
-    )
+def fit_run(
+    config: RunConfig, *, run_dir: Path, resume: bool = False, overwrite: bool = False
+) -> tuple[TrainSummary, LanguageModel, Vocabulary]:
+    """Train on the data ``config.data`` names: ``category<TAB>text`` sequences when
+    ``conditional``, else the corpus file ``text``.
+
+    Returns:
+        As :func:`fit_language_model`.
+    """
+    if config.data.conditional:
+        records = read_categorised(config.data.text)
+        return fit_conditional_language_model(
+            config, records, run_dir=run_dir, resume=resume, overwrite=overwrite
+        )
+    text = read_text(config.data.text, name="Setting `data.text` (--text) file")
+    return fit_language_model(config, text, run_dir=run_dir, resume=resume, overwrite=overwrite)
 
 
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train lm``."""
-    config, run_dir = _resolve(args)
-    if config.data.conditional:
-        records = read_categorised(config.data.text)
-        summary, _model, _vocab = fit_conditional_language_model(
-            config, records, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
-        )
-    else:
-        text = read_text(config.data.text, name="Setting `data.text` (--text) file")
-        summary, _model, _vocab = fit_language_model(
-            config, text, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite
-        )
-    print(_summary_line(summary, run_dir))
-    return 0
+    return train_task(
+        args, RunConfig, "lm", fit_run, report=_summary_line, kind="language-model",
+        files={"text": "text"}, what="the corpus to train on",
+    )
 
 
 def _summary_line(summary: TrainSummary, run_dir: Path) -> str:

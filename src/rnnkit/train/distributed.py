@@ -36,6 +36,7 @@ __all__ = [
     "broadcast_parameters",
     "gather_tensor",
     "init_distributed",
+    "is_main_process",
     "reduce_gradients",
     "shard_batch",
 ]
@@ -107,6 +108,18 @@ def init_distributed(device: str = "auto") -> DistributedContext:
         local_rank=local_rank,
         device=f"cuda:{local_rank}" if use_cuda else "cpu",
     )
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0 of the process group, or runs alone (no group).
+
+    For what only one process should do outside the trainer, such as printing a summary.
+
+    Example:
+        >>> is_main_process()  # no process group here
+        True
+    """
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:

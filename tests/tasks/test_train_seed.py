@@ -1,0 +1,123 @@
+"""`rnnkit train` is reproducible from the command line: `--seed` fixes the model's initial
+weights as well as the training loop, so two identical commands end with identical weights,
+and a run killed with SIGKILL and resumed with `--resume` ends like the uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.synthetic import marker_texts, write_table
+from rnnkit.train.metrics import read_metrics
+
+TEXT = "to be or not to be, that is the question.\n" * 30
+LM = ["--data.batch_size", "4", "--data.bptt", "10", "--model.hidden_size", "16",
+      "--model.embedding_dim", "8", "--model.num_layers", "1"]
+CLASSIFY = ["--model.hidden_size", "8", "--model.embedding_dim", "8", "--data.batch_size", "8",
+            "--model.dropout", "0.2", "--data.seed", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rnnkit.train.trainer.plot_metrics", lambda *args, **kwargs: [])
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return safetensors.torch.load_file(run / "model.safetensors")
+
+
+def _argv(task: str, data: Path, out: Path, *extra: str) -> list[str]:
+    options = LM if task == "lm" else CLASSIFY
+    source = ["--text", str(data)] if task == "lm" else ["--train", str(data)]
+    return ["train", task, *source, "--out", str(out), "--max-steps", "4",
+            "--progress", "false", *options, *extra]
+
+
+@pytest.mark.parametrize("task", ["lm", "classify"])
+def test_the_same_command_twice_gives_the_same_weights(tmp_path, capsys, task) -> None:
+    if task == "lm":
+        data = tmp_path / "corpus.txt"
+        data.write_text(TEXT, encoding="utf-8")
+    else:
+        data = tmp_path / "train.csv"
+        write_table(data, *marker_texts(40, seed=0))
+    for name in ("a", "b"):
+        assert main(_argv(task, data, tmp_path / name, "--train.seed", "7")) == 0
+    torch.manual_seed(123)  # the global generator's state before a run must not matter
+    assert main(_argv(task, data, tmp_path / "c", "--train.seed", "8")) == 0
+    capsys.readouterr()
+
+    a, b, c = (_weights(tmp_path / name) for name in "abc")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert any(not torch.equal(a[key], c[key]) for key in a), "--seed changed nothing"
+    # the first logged loss comes from the initial weights: equal only if they were
+    first = [read_metrics(tmp_path / name / "metrics.csv")[0]["loss"] for name in "abc"]
+    assert first[0] == first[1] != first[2]
+
+
+def _step(run: Path) -> int:
+    try:
+        return int(json.loads((run / "trainer_state.json").read_text())["step"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return -1
+
+
+def test_sigkill_then_resume_from_the_command_line_is_bit_identical(tmp_path, capsys) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 4, encoding="utf-8")
+    steps = 16
+
+    def argv(out: Path) -> list[str]:
+        return ["train", "lm", "--text", str(corpus), "--out", str(out), "--seed", "5",
+                "--max-steps", str(steps), "--checkpoint-every", "1", "--eval-every", "4",
+                "--log-every", "2", "--progress", "false", *LM]
+
+    rng = random.Random()
+    kill_after = rng.randint(2, steps - 4)
+    delay = rng.uniform(0.0, 0.02)
+    context = f"(killed after step {kill_after} + {delay:.3f} s)"
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", *argv(tmp_path / "killed")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert main(argv(tmp_path / "whole")) == 0  # while the other one starts
+    deadline = time.monotonic() + 120
+    while _step(tmp_path / "killed") < kill_after and killed.poll() is None:
+        assert time.monotonic() < deadline, "the training made no progress"
+        time.sleep(0.002)
+    time.sleep(delay)
+    killed.send_signal(signal.SIGKILL)
+    _, err = killed.communicate(timeout=60)
+    assert killed.returncode == -signal.SIGKILL, f"the run ended before the kill {context}\n{err}"
+    assert main(["train", "lm", "--resume", str(tmp_path / "killed")]) == 0
+    capsys.readouterr()
+
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        expected = safetensors.torch.load_file(tmp_path / "whole" / name)
+        actual = safetensors.torch.load_file(tmp_path / "killed" / name)
+        assert expected.keys() == actual.keys()
+        for key in expected:
+            assert torch.equal(expected[key], actual[key]), f"{name}:{key} differs {context}"
+
+    def logged(run: str) -> list[tuple]:  # all but the timings
+        rows = read_metrics(tmp_path / run / "metrics.csv")
+        return [(r["step"], r["split"], r["loss"], r["lr"], r.get("grad_norm")) for r in rows]
+
+    assert logged("killed") == logged("whole"), context
+    assert len(logged("whole")) == steps // 2 + steps // 4
