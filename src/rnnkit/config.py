@@ -59,6 +59,7 @@ __all__ = [
     "TrainConfig",
     "add_config_arguments",
     "apply_overrides",
+    "bare_keys",
     "config_from_args",
     "config_from_dict",
     "config_to_dict",
@@ -601,17 +602,84 @@ def _override_one(config: Any, key: str, value: Any, valid: list[str]) -> tuple[
 _CONFIG_DEST = "config"
 
 
+def bare_keys(cls: type) -> dict[str, list[str]]:
+    """Each field name inside a section of ``cls``, with the dotted keys that end in it.
+
+    A name held by one key is that key's bare alias on the command line (``--max-steps`` for
+    ``--train.max_steps``); a name held by several is ambiguous and must be written in full.
+    Names of top-level fields are left out: ``--out`` is always the top-level ``out``.
+
+    Example:
+        >>> @dataclass
+        ... class Run:
+        ...     lr: float = 0.1  # a top-level field: `--lr` means this one
+        ...     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+        ...     tune: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+        >>> keys = bare_keys(Run)
+        >>> keys["seed"], "lr" in keys
+        (['train.seed', 'tune.seed'], False)
+    """
+    top = {f.name for f in _fields(cls)}
+    owners: dict[str, list[str]] = {}
+    for key in option_keys(cls):
+        name = key.rsplit(".", 1)[-1]
+        if "." in key and name not in top:
+            owners.setdefault(name, []).append(key)
+    return owners
+
+
+def _spellings(key: str) -> list[str]:
+    """``--key`` as written with underscores, then with dashes (once if they are the same)."""
+    return list(dict.fromkeys([f"--{key}", f"--{key.replace('_', '-')}"]))
+
+
+class _AmbiguousOption(argparse.Action):
+    """A bare option that several sections hold (``--seed``): refused, naming the full keys."""
+
+    def __init__(self, option_strings: list[str], dest: str, keys: Sequence[str] = (),
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", **kwargs)
+        self.keys = list(keys)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        full = " or ".join(f"--{key}" for key in self.keys)
+        raise argparse.ArgumentError(
+            self, f"ambiguous here; write {full}."
+        )
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "") -> None:
     """Add ``--config FILE`` and one ``--key`` option per field of ``cls`` to ``parser``.
 
     The options take raw strings (converted by :func:`config_from_args`, so every type error
-    has the same one-sentence message) and show their default and comment in ``--help``.
+    has the same one-sentence message) and show their default and comment in ``--help`` (a
+    comment that states its own ``(default: ...)`` is shown as it is).
+
+    Every key may be written with dashes for underscores (``--data.input-columns``). At the
+    top (no ``prefix``) a field of a section also answers to its bare name when no other
+    section and no top-level field has that name (``--max-steps`` is ``--train.max_steps``;
+    see :func:`bare_keys`); ``--help`` lists these aliases beside the full keys. A bare name
+    that several sections hold (``--seed`` with ``data.seed`` and ``train.seed``) is refused
+    with the full keys to write instead. An option the parser already has keeps its meaning
+    (a command's own ``--valid FILE`` is not replaced by the alias of ``data.valid``).
 
     Args:
         parser: the parser to extend.
         cls: the configuration dataclass.
         prefix: prepended to every key (used for sections; leave empty at the top).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> @dataclass
+        ... class Run:
+        ...     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+        >>> add_config_arguments(parser, Run)
+        >>> args = parser.parse_args(["--max-steps", "5", "--train.clip-norm", "1"])
+        >>> config_from_args(Run, args).train.max_steps, config_from_args(Run, args).train.clip_norm
+        (5, 1.0)
     """
+    bare: dict[str, list[str]] = {}
     if not prefix:
         parser.add_argument(
             "--config",
@@ -620,6 +688,19 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: 
             default=None,
             help="TOML or JSON file with option values (command-line options win)",
         )
+        bare = bare_keys(cls)
+    _add_section_arguments(parser, cls, prefix, bare)
+    if not prefix:
+        for name, keys in bare.items():
+            if len(keys) > 1:
+                _add_if_free(parser, *_spellings(name), action=_AmbiguousOption, keys=keys,
+                             dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
+
+
+def _add_section_arguments(
+    parser: argparse.ArgumentParser, cls: type, prefix: str, bare: Mapping[str, list[str]]
+) -> None:
     hints = _hints(cls)
     helps = field_help(cls)
     defaults = cls() if _has_all_defaults(cls) else None
@@ -630,20 +711,36 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: 
         tp = hints[f.name]
         key = prefix + f.name
         if isinstance(tp, type) and _is_config(tp):
-            add_config_arguments(parser, tp, prefix=key + ".")
+            _add_section_arguments(parser, tp, key + ".", bare)
             continue
         default = getattr(defaults, f.name) if defaults is not None else _field_default(f)
         text = helps.get(f.name, "")
         shown = "required" if default is dataclasses.MISSING else f"default: {default!r}"
-        flag = {"nargs": "?", "const": "true"} if tp is bool else {}
-        group.add_argument(
-            f"--{key}",
-            dest=key,
-            metavar=_metavar(tp),
-            default=argparse.SUPPRESS,
-            help=f"{text} ({shown})" if text else f"({shown})",
-            **flag,
-        )
+        # a comment may say itself what the default means ("runs/TASK-..." for an empty out)
+        help_text = text if "(default:" in text else f"{text} ({shown})".lstrip()
+        options: dict[str, Any] = {
+            "dest": key, "metavar": _metavar(tp), "default": argparse.SUPPRESS,
+        }
+        if tp is bool:
+            options.update(nargs="?", const="true")
+        # --help shows the full key and its bare alias; the other spellings work unlisted
+        full, *full_dashed = _spellings(key)
+        alias = _spellings(f.name) if bare.get(f.name) == [key] else []
+        if alias and not _add_if_free(group, full, alias[-1], help=help_text, **options):
+            alias = []  # the command has an option of that name: it keeps its meaning
+        if not alias:
+            group.add_argument(full, help=help_text, **options)
+        for name in (*full_dashed, *alias[:-1]):
+            group.add_argument(name, help=argparse.SUPPRESS, **options)
+
+
+def _add_if_free(container: Any, *names: str, **kwargs: Any) -> bool:
+    """Add the option ``names`` unless the parser has one of them already; say whether."""
+    try:
+        container.add_argument(*names, **kwargs)
+    except argparse.ArgumentError:
+        return False
+    return True
 
 
 def _has_all_defaults(cls: type) -> bool:

@@ -169,6 +169,42 @@ def test_predict_notes_unknown_words_and_a_file_name_read_as_text(
     assert len(captured.out.splitlines()) == 2 and captured.err == ""
 
 
+def test_train_help_lists_the_bare_aliases_and_one_default_per_option(
+    capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "classify", "--help"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for alias in ("--max-steps INT", "--max-time FLOAT", "--checkpoint-every INT",
+                  "--eval-every INT", "--batch-size INT", "--hidden-size INT"):
+        assert any(f", {alias} " in f"{line} " for line in lines), alias
+    (out,) = [line for line in lines if line.lstrip().startswith("--out ")]
+    assert out.split(None, 2)[2] == "run directory (default: runs/classify-YYYYmmdd-HHMMSS)"
+    assert all(line.count("(default:") <= 1 for line in lines)
+    # data.seed and train.seed: a bare --seed is not listed (it is refused, see below)
+    assert not any(", --seed " in f"{line} " for line in lines)
+
+
+def test_train_options_take_dashes_and_bare_aliases(files: Path, capsys) -> None:
+    run = files / "spelled"
+    argv = ["train", "classify", "--train", str(files / "train.csv"), "--out", str(run),
+            "--max_steps", "1", "--train.log-every", "1", "--data.batch-size", "8",
+            "--hidden-size", "8", "--model.embedding-dim", "4", "--progress=false"]
+    assert main(argv) == 0
+    config = json.loads((run / "config.json").read_text())["run"]
+    assert config["train"]["max_steps"] == 1 and config["train"]["log_every"] == 1
+    assert config["data"]["batch_size"] == 8 and config["model"]["hidden_size"] == 8
+    assert config["model"]["embedding_dim"] == 4
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--seed", "3"])
+    assert exit_info.value.code == 2
+    assert "argument --seed: ambiguous here; write --data.seed or --train.seed." in (
+        capsys.readouterr().err
+    )
+
+
 def test_predict_help_lists_the_task_options(trained: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(trained), "--help"])

@@ -87,10 +87,15 @@ def test_wrong_feature_count_and_bad_windows_are_refused(trained: Path, files: P
 def test_per_step_outputs_and_a_longer_horizon(files: Path, capsys) -> None:
     run = files / "per_step"
     argv = ["train", "regress", "--train", str(files / "train.csv"), "--out", str(run),
-            "--max-steps", "2", "--data.many_to_one", "false", "--data.window", "5",
-            "--data.horizon", "2", "--data.input_columns", "x", "--data.target_columns", "y",
+            "--max-steps", "2", "--data.many-to-one", "false", "--data.window", "5",
+            "--data.horizon", "2", "--data.input-columns", "x", "--target-columns", "y",
             "--model.cell", "gru", "--model.loss", "mae", *QUIET]
     assert main(argv) == 0
+    # dashes stand for underscores in keys, the bare --target-columns for data.target_columns
+    data = json.loads((run / "config.json").read_text())["run"]["data"]
+    assert (data["many_to_one"], data["input_columns"], data["target_columns"]) == (
+        False, ["x"], ["y"]
+    )
     capsys.readouterr()
     assert main(["predict", str(run), "0.1, 0.2, 0.3", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["forecast"]["y"]) == 3  # one per step

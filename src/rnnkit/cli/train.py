@@ -1,8 +1,10 @@
 """``rnnkit train TASK``: fit a model for one task (see :mod:`rnnkit.tasks`).
 
 Options are the task's run configuration: ``--config FILE`` (TOML or JSON), then
-``--section.key value`` overrides; a bare ``--key`` works when only one section has that key
-(``--max-steps 100`` is ``--train.max_steps 100``). ``--resume RUN`` continues a run.
+``--section.key value`` overrides; a dash may stand for an underscore in a key
+(``--data.input-columns``), and a bare ``--key`` works when only one section has that key
+(``--max-steps 100`` is ``--train.max_steps 100``; ``--help`` lists these aliases).
+``--resume RUN`` continues a run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.tasks import TASKS, get_task, resolve_option_aliases
+from rnnkit.tasks import TASKS, get_task
+
+EPILOG = (
+    "Keys may be written with dashes for underscores (--data.input-columns). A bare key "
+    "stands for the one section that has it (--max-steps is --train.max_steps); a key that "
+    "several sections have (--seed) must be written in full (--train.seed)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,10 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Parse the task's options and train."""
     task = get_task(args.task)
-    parser = argparse.ArgumentParser(prog=f"rnnkit train {args.task}", description=task.HELP)
+    parser = argparse.ArgumentParser(
+        prog=f"rnnkit train {args.task}", description=task.HELP, epilog=EPILOG
+    )
     task.add_train_arguments(parser)
-    options = resolve_option_aliases(args.options, task.RunConfig)
-    task_args = parser.parse_args(options)
+    task_args = parser.parse_args(args.options)
     return int(task.train(task_args) or 0)
 
 
