@@ -77,7 +77,8 @@ def test_ragged_inputs_and_bad_json(tmp_path: Path, capsys) -> None:
 def test_targets_of_the_wrong_length_or_class(tmp_path: Path, capsys) -> None:
     assert main(_run(tmp_path, PARAMS, INPUTS, targets=[1.0])) == 2
     assert "one target per time step (2), got 1" in capsys.readouterr().err
-    argv = _run(tmp_path, PARAMS, INPUTS, "--loss", "ce", targets=[0, 3])
+    argv = _run(tmp_path, PARAMS, INPUTS, "--loss", "ce", "--output-activation", "softmax",
+                targets=[0, 3])
     assert main(argv) == 2
     assert "class index in [0, 0], got 3" in capsys.readouterr().err
 

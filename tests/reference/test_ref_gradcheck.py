@@ -95,6 +95,7 @@ def test_stacked_unidirectional_three_layers() -> None:
 LOSSES = [
     ("softmax+ce", "softmax", "ce"),
     ("sigmoid+bce", "sigmoid", "bce"),
+    ("softmax+bce", "softmax", "bce"),
     ("identity+mse", "identity", "mse"),
     ("tanh+mse", "tanh", "mse"),
     ("softmax+mse", "softmax", "mse"),

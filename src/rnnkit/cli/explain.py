@@ -18,14 +18,18 @@ PARAMS.json maps the spec's parameter names (``weight_ih``, ``weight_hh``, ``bia
 nested lists in torch's layout, plus optional initial states ``h0``/``c0``/``y0``.
 INPUTS.json is a list of time steps (each a list of numbers), or a list of such sequences for
 a batch. TARGETS.json holds one target per step (``null`` for none): a class index or one-hot
-list for ``ce``, numbers for ``mse`` and ``bce``. ``--lengths 3,2`` gives each sequence of a
-padded batch its true length: past it the state is frozen, the output is 0 and there is no
-loss term (the steps are marked "past its end", ``null`` in the JSON). Without ``weight_hy``
-(and not Jordan) the output is the hidden state. FGR also takes ``weight_ah [3H, 3H]`` and an
-optional ``a0``.
+list for ``ce``, numbers for ``mse`` and ``bce``. A loss is used only on outputs it is defined
+on: ``bce`` needs sigmoid or softmax outputs, ``ce`` softmax outputs, and a network without an
+output layer takes only ``mse``; any other pair is refused before any computation.
+``--lengths 3,2`` gives each sequence of a padded batch its true length: past it the state is
+frozen, the output is 0 and there is no loss term (the steps are marked "past its end",
+``null`` in the JSON). Without ``weight_hy`` (and not Jordan) the output is the hidden state.
+FGR also takes ``weight_ah [3H, 3H]`` and an optional ``a0``.
 ``--json`` prints one JSON object (keys ``cell``, ``hidden``, ``outputs``, ``steps``; with
 targets ``loss``, ``loss_per_step``, ``grads``, ``backward``, ``step_grads``; with ``--lr``
-also ``lr`` and ``updated``), the same keys for every cell and variant.
+also ``lr`` and ``updated``), the same keys for every cell and variant. Every number in it is
+finite: numbers that overflow float64, or an output saturated to exactly 0 or 1 where the
+loss takes its log, are refused with a message naming the value.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output activation of the output layer or Jordan cell "
                              "(default identity)")
     parser.add_argument("--loss", choices=("mse", "bce", "ce"), default=None,
-                        help="default: ce after softmax, bce after sigmoid, else mse")
+                        help="default: ce after softmax, bce after sigmoid, else mse; bce "
+                             "needs sigmoid or softmax outputs, ce softmax outputs")
     parser.add_argument("--lr", type=float, default=None, metavar="ETA",
                         help="show the parameters after one SGD step with this learning rate")
     parser.add_argument("--nonlinearity", choices=NONLINEARITIES, default="tanh",
@@ -119,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
             title=f"‖dL/dh_t‖ through time, {trace.network.spec.name} (loss on the last step)",
         )
     if args.json:
-        print(json.dumps(trace.to_json()))
+        # explain() refuses a trace with an infinite or NaN number, so this never raises
+        print(json.dumps(trace.to_json(), allow_nan=False))
         if args.plot:
             print(f"gradient flow plot written to {args.plot}", file=sys.stderr)
     else:

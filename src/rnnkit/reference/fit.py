@@ -88,9 +88,11 @@ def fit(
         :class:`FitHistory`.
 
     Raises:
-        ValueError: bad sizes, or a loss that becomes NaN or infinite (the message names the
-            epoch and batch).
+        ValueError: bad sizes, a loss not defined on the network's outputs
+            (:meth:`Network.check_loss`), or a loss that becomes NaN or infinite (the message
+            names the epoch and batch).
     """
+    loss = network.check_loss(loss)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"Argument `epochs` must be a positive integer, got {epochs!r}.")
     x = np.asarray(x)

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnnkit.reference import losses
-from rnnkit.reference.network import Network, default_loss
+from rnnkit.reference.network import Network
 
 __all__ = ["DEFAULT_FLOW_CONFIGS", "compare_gradient_flow", "gradient_flow", "plot_gradient_flow"]
 
@@ -64,7 +64,8 @@ def gradient_flow(
         is the output ``y_t``).
 
     Raises:
-        ValueError: ``layer`` or ``direction`` out of range, or bad inputs.
+        ValueError: ``layer`` or ``direction`` out of range, bad inputs, or a loss not defined
+            on the network's outputs (:meth:`Network.check_loss`).
     """
     if not 0 <= layer < network.num_layers:
         raise ValueError(f"Argument `layer` must be in [0, {network.num_layers}), got {layer!r}.")
@@ -72,16 +73,16 @@ def gradient_flow(
         raise ValueError(
             f"Argument `direction` must be in [0, {network.num_directions}), got {direction!r}."
         )
+    name = network.check_loss(loss) if targets is not None else None
     fwd = network.forward(params, x, initial_state)
     out = fwd.outputs
-    if targets is None:
+    if name is None:
         d_out = np.zeros_like(out)
         if network.many_to_one:
             d_out[:] = 1.0
         else:
             d_out[:, -1] = 1.0
     else:
-        name = default_loss(network.output_activation) if loss is None else loss
         mask = None
         if not network.many_to_one:
             mask = np.zeros(out.shape[:2], dtype=bool)

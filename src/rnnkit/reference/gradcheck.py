@@ -46,7 +46,7 @@ import numpy as np
 
 from rnnkit.reference import losses
 from rnnkit.reference.cells import Cell
-from rnnkit.reference.network import Forward, Network, default_loss
+from rnnkit.reference.network import Forward, Network
 from rnnkit.reference.params import zeros_like
 
 __all__ = [
@@ -272,10 +272,11 @@ def check_network_gradients(
         ``initial_state[name]`` per state component.
 
     Raises:
-        ValueError: parameters that are not float64, or anything :meth:`Network.forward`
-            refuses.
+        ValueError: parameters that are not float64, a loss not defined on the network's
+            outputs (:meth:`Network.check_loss`), or anything :meth:`Network.forward` refuses.
     """
     _check_float64(params)
+    loss_name = network.check_loss(loss)
     params = dict(params)
     rng = np.random.default_rng(seed)
     x = np.array(x, dtype=np.float64)
@@ -285,7 +286,6 @@ def check_network_gradients(
     else:
         init = tuple(np.array(s, dtype=np.float64) for s in initial_state)
     fwd0 = network.forward(params, x, init, lengths)
-    loss_name = default_loss(network.output_activation) if loss is None else loss
     g_out = rng.normal(size=fwd0.outputs.shape)
     g_final = tuple(rng.normal(size=s.shape) for s in fwd0.final_state)
     if targets is None:

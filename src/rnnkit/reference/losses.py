@@ -13,6 +13,14 @@ With the canonical output activations -- identity for mse, sigmoid for bce, soft
 the gradient at the pre-activation ``z`` is the same simple ``dL_bt/dz = y - t`` for all three
 (the ½ of the squared error is there for this).
 
+Which outputs each loss is defined on (:data:`LOSS_ACTIVATIONS`, :func:`check_loss_activation`):
+the squared error takes any output; binary cross-entropy takes ``log y`` and ``log(1 - y)``,
+so every output must lie in ``(0, 1)``: sigmoid, or softmax (whose outputs lie there too);
+cross-entropy takes ``log y`` of a probability distribution over the classes, so the outputs
+must be positive and sum to 1: softmax only (after a sigmoid, ``-Σ_k t_k log y_k`` is least
+when every ``y_k = 1``, whatever the target). Identity and tanh outputs, and a network's hidden
+states, can be 0 or negative, and these losses are not defined there.
+
 ``reduction="sum"`` gives ``L = Σ_b Σ_t L_bt`` (the worked-solution convention: the losses
 of all steps added); ``reduction="mean"`` divides that by the number of terms.
 
@@ -28,10 +36,32 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LOSSES", "REDUCTIONS", "check_loss", "check_targets", "loss", "loss_terms"]
+__all__ = [
+    "LOSSES",
+    "LOSS_ACTIVATIONS",
+    "REDUCTIONS",
+    "check_loss",
+    "check_loss_activation",
+    "check_targets",
+    "loss",
+    "loss_terms",
+    "saturated",
+]
 
 #: The loss names.
 LOSSES = ("mse", "bce", "ce")
+#: The output activations each loss is defined on (the module docstring says why).
+LOSS_ACTIVATIONS: dict[str, tuple[str, ...]] = {
+    "mse": ("identity", "sigmoid", "tanh", "softmax"),
+    "bce": ("sigmoid", "softmax"),
+    "ce": ("softmax",),
+}
+# what each loss needs of the outputs, for the message of check_loss_activation
+_NEEDS = {
+    "bce": "binary cross-entropy takes log y and log(1 - y), which needs every output in (0, 1)",
+    "ce": "cross-entropy takes log y of a probability distribution over the classes, which "
+          "needs outputs that are positive and sum to 1",
+}
 #: How the terms are combined.
 REDUCTIONS = ("sum", "mean")
 
@@ -45,6 +75,49 @@ def check_loss(name: object) -> str:
     if name not in LOSSES:
         raise ValueError(f"Argument `loss` must be one of {list(LOSSES)}, got {name!r}.")
     return str(name)
+
+
+def check_loss_activation(
+    name: str, output_activation: str | None, *, output_layer: str = "`output_size`"
+) -> str:
+    """Return ``name`` if the loss is defined on outputs of ``output_activation``, else refuse.
+
+    Args:
+        name: the loss.
+        output_activation: the activation that makes the outputs the loss reads, or ``None``
+            when they are a network's hidden states (no output layer).
+        output_layer: how to add an output layer, for the message (``None`` only).
+
+    Returns:
+        ``name``.
+
+    Raises:
+        ValueError: an unknown loss, or one that :data:`LOSS_ACTIVATIONS` does not define on
+            these outputs (the message names both options and the activations that fit).
+
+    >>> check_loss_activation("bce", "softmax")
+    'bce'
+    >>> check_loss_activation("ce", "sigmoid")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Argument `loss='ce'` does not combine with `output_activation='sigmoid'`: ...
+    """
+    check_loss(name)
+    fits = LOSS_ACTIVATIONS[name]
+    if name == "mse" or output_activation in fits:  # the squared error takes any output
+        return name
+    options = " or ".join(repr(a) for a in fits)
+    if output_activation is None:
+        raise ValueError(
+            f"Argument `loss={name!r}` does not combine with a network without an output layer, "
+            f"whose outputs are its hidden states: {_NEEDS[name]}, so it needs an output layer "
+            f"({output_layer}) with output_activation {options}."
+        )
+    raise ValueError(
+        f"Argument `loss={name!r}` does not combine with "
+        f"`output_activation={output_activation!r}`: {_NEEDS[name]}, so it needs "
+        f"output_activation {options}."
+    )
 
 
 def check_targets(name: str, y: np.ndarray, targets: object) -> np.ndarray:
@@ -123,6 +196,35 @@ def loss_terms(name: str, y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.
     # ce: L = -Σ_k t_k log y_k,  dL/dy = -t / y
     p = np.maximum(y, tiny)
     return -(t * np.log(p)).sum(axis=-1), -t / p
+
+
+def saturated(name: str, y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The terms whose loss needs ``log 0``: where :func:`loss_terms` can only clamp.
+
+    A ``bce`` or ``ce`` term takes ``log y_k`` where ``t_k > 0`` and (``bce``) ``log(1 - y_k)``
+    where ``t_k < 1``. An output that is exactly 0 or 1 in ``y``'s dtype -- a saturated
+    sigmoid (``|z| > 37`` in float64), a softmax far from the target, or the one output of a
+    one-output softmax, always 1 -- makes that ``-∞``; :func:`loss_terms` clamps it to
+    ``-log(tiny)`` (about 708 in float64) with a gradient that is no longer ``dL/dy``.
+
+    Args:
+        name: the loss.
+        y: outputs ``[..., K]``.
+        t: targets ``[..., K]`` as :func:`check_targets` returns them.
+
+    Returns:
+        ``[...]`` booleans, ``True`` at the saturated terms (never for ``mse``).
+
+    >>> saturated("bce", np.array([[1.0], [0.5]]), np.array([[0.0], [0.0]])).tolist()
+    [True, False]
+    """
+    tiny = np.finfo(y.dtype).tiny
+    if name == "mse":
+        return np.zeros(y.shape[:-1], dtype=bool)
+    needs_log = (y < tiny) & (t > 0)                                        # log y_k
+    if name == "bce":
+        needs_log |= (1.0 - y < tiny) & (t < 1)                             # log(1 - y_k)
+    return needs_log.any(axis=-1)
 
 
 def loss(

@@ -930,6 +930,32 @@ class Network:
 
     # -- loss --------------------------------------------------------------------------------
 
+    def check_loss(self, loss: str | None = None) -> str:
+        """The loss to use on this network's outputs: ``loss``, or the default for the output
+        activation (:func:`default_loss`), refused where it is not defined on those outputs.
+
+        The outputs a loss reads are ``g(z_t)`` of the output layer, or of the Jordan cell;
+        without an output layer they are the hidden states, which only ``mse`` takes
+        (:data:`rnnkit.reference.losses.LOSS_ACTIVATIONS`).
+
+        Raises:
+            ValueError: an unknown loss, or ``bce`` without sigmoid or softmax outputs, or
+                ``ce`` without softmax outputs (the message names both options).
+
+        >>> Network("rnn", 2, 3, output_size=2, output_activation="sigmoid").check_loss()
+        'bce'
+        >>> Network("rnn", 2, 3).check_loss("ce")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `loss='ce'` does not combine with a network without an output ...
+        """
+        if loss is None:
+            return default_loss(self.output_activation)
+        has_outputs = self.has_output_layer or self.spec.name == "jordan"
+        return losses.check_loss_activation(
+            loss, self.output_activation if has_outputs else None
+        )
+
     def loss(
         self,
         fwd: Forward,
@@ -955,10 +981,14 @@ class Network:
 
         Returns:
             ``(L, dL/d(outputs))``.
+
+        Raises:
+            ValueError: bad targets or mask, or a loss not defined on the outputs
+                (:meth:`check_loss`).
         """
-        name = default_loss(self.output_activation) if loss is None else loss
         return losses.loss(
-            name, fwd.outputs, targets, mask=fwd.loss_mask(mask), reduction=reduction
+            self.check_loss(loss), fwd.outputs, targets, mask=fwd.loss_mask(mask),
+            reduction=reduction,
         )
 
     def loss_and_grads(
@@ -978,7 +1008,8 @@ class Network:
 
         Arguments as :meth:`forward`, :meth:`loss` and :meth:`backward`. With ``lengths``,
         the loss counts only the valid steps (the ``mask`` derived from ``lengths``, combined
-        with ``mask`` when one is given) and no gradient flows from padded steps.
+        with ``mask`` when one is given) and no gradient flows from padded steps. A loss that
+        is not defined on the outputs is refused before the forward pass (:meth:`check_loss`).
 
         Example:
             >>> net = Network("rnn", 2, 3, output_size=1)
@@ -990,6 +1021,7 @@ class Network:
             >>> bool(np.isclose(value, full + short)), fwd.mask.astype(int).tolist()
             (True, [[1, 1, 1], [1, 0, 0]])
         """
+        loss = self.check_loss(loss)
         fwd = self.forward(params, x, initial_state, lengths)
         value, d_out = self.loss(fwd, targets, loss=loss, mask=mask, reduction=reduction)
         return value, self.backward(params, fwd, d_out, truncate=truncate), fwd

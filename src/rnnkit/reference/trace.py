@@ -861,7 +861,12 @@ def explain(
 
     Raises:
         ValueError: bad parameters (named, with both shapes), inputs, targets, lengths or
-            options; an unknown variant or a variant for a cell other than ``lstm``.
+            options; an unknown variant or a variant for a cell other than ``lstm``; a loss
+            not defined on the outputs (``bce`` needs sigmoid or softmax outputs, ``ce``
+            softmax outputs: :func:`rnnkit.reference.losses.check_loss_activation`), refused
+            before any computation; numbers too large for float64 (a value overflows to
+            infinity or NaN, named), so a trace never holds one; an output that saturates to
+            exactly 0 or 1 where the loss needs its log (:func:`.losses.saturated`).
 
     Example:
         >>> params = {"weight_ih": [[0.5], [1.0], [-0.5]], "weight_hh": [[0.1], [0.2], [0.3]]}
@@ -875,6 +880,13 @@ def explain(
         cell, params, nonlinearity=nonlinearity, output_activation=output_activation,
         variant=variant,
     )
+    loss_name = default_loss(network.output_activation)
+    if loss is not None:
+        has_outputs = network.has_output_layer or network.spec.name == "jordan"
+        loss_name = losses.check_loss_activation(
+            loss, network.output_activation if has_outputs else None,
+            output_layer="`weight_hy` in the parameters",
+        )
     if isinstance(inputs, np.ndarray):
         x, batched = np.asarray(inputs, dtype=np.float64), inputs.ndim == 3
         x = x if x.ndim == 3 else x.reshape(1, x.shape[0], -1)
@@ -888,9 +900,33 @@ def explain(
         )
     if lr is not None and targets is None:
         raise ValueError("Argument `lr` needs targets: an SGD step needs a loss to descend.")
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < np.inf
+    ):
+        raise ValueError(f"Argument `lr` must be a positive finite number, got {lr!r}.")
     n = check_lengths(lengths, B, T)
     if init is not None:
         init = tuple(np.broadcast_to(s, (1, B, s.shape[-1])).copy() for s in init)
+    # an overflow is not warned about here but refused at the end, naming the value
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        trace = _run(network, p, x, batched, init, n, targets, loss_name, lr)
+    _check_finite(trace)
+    return trace
+
+
+def _run(
+    network: Network,
+    p: dict[str, np.ndarray],
+    x: np.ndarray,
+    batched: bool,
+    init: tuple[np.ndarray, ...] | None,
+    n: np.ndarray | None,
+    targets: object,
+    loss_name: str,
+    lr: float | None,
+) -> Trace:
+    """The computation of :func:`explain` once its arguments are checked."""
+    B, T, _ = x.shape
     fwd = network.forward(p, x, init, n)
     run = fwd.runs[0][0]
     rows = _forward_rows(network)
@@ -916,7 +952,6 @@ def explain(
     )
     if targets is None:
         return trace
-    loss_name = default_loss(network.output_activation) if loss is None else losses.check_loss(loss)
     O = fwd.outputs.shape[-1]
     if isinstance(targets, np.ndarray):
         target_array, mask = targets, np.ones((B, T), dtype=bool)
@@ -924,19 +959,50 @@ def explain(
         target_array, mask = parse_targets(targets, loss_name, B, T, O, batched)
     mask = mask & trace.valid  # no loss term past a sequence's end
     t_full = losses.check_targets(loss_name, fwd.outputs, target_array)
+    stuck = np.argwhere(losses.saturated(loss_name, fwd.outputs, t_full) & mask)
+    if stuck.size:
+        b, t = stuck[0]
+        raise ValueError(
+            f"The loss cannot be computed in float64: at step {t + 1}"
+            + (f" of sequence {b + 1}" if batched else "")
+            + f" the outputs {_nested(fwd.outputs[b, t], 6)} hold an exact 0 or 1 where the "
+            f"'{loss_name}' target {_nested(t_full[b, t], 6)} needs its log to be finite; give "
+            f"targets the outputs can reach or smaller output-layer weights."
+        )
     value, d_out = losses.loss(loss_name, fwd.outputs, t_full, mask=mask)
     terms, _ = losses.loss_terms(loss_name, fwd.outputs, t_full)
     trace.loss_name, trace.loss, trace.mask, trace.targets = loss_name, value, mask, t_full
     trace.loss_per_step = terms * mask
     _trace_backward(trace, network, p, fwd, d_out)
     if lr is not None:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ValueError(f"Argument `lr` must be a positive number, got {lr!r}.")
         trace.lr = float(lr)
         trace.updated = {
             k: v - lr * trace.grads[k] for k, v in trace.params.items()  # type: ignore[index]
         }
     return trace
+
+
+def _check_finite(trace: Trace) -> None:
+    """Refuse a trace with an infinite or NaN number, naming the first (in the order a worked
+    solution shows them): finite parameters and inputs can still overflow float64."""
+    values: list[tuple[str, Any]] = []
+    for t, step in enumerate(trace.steps):
+        values += [(f"`{k}` at step {t + 1} of the forward pass", v) for k, v in step.items()]
+    values += [("the hidden states", trace.hidden), ("the outputs", trace.outputs)]
+    if trace.loss is not None:
+        values += [("the loss", trace.loss_per_step), ("the loss", trace.loss)]
+    for t, step in reversed(list(enumerate(trace.backward or []))):
+        values += [(f"`{k}` at step {t + 1} of the backward pass", v) for k, v in step.items()]
+    for t, step in reversed(list(enumerate(trace.step_grads or []))):
+        values += [(f"step {t + 1}'s share of dL/d{k}", v) for k, v in step.items()]
+    values += [(f"dL/d{k}", v) for k, v in (trace.grads or {}).items()]
+    values += [(f"the updated {k}", v) for k, v in (trace.updated or {}).items()]
+    for what, value in values:
+        if not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"The numbers overflow float64: {what} is infinite or NaN, so there is no worked "
+                f"solution to show; give smaller parameters, inputs or learning rate."
+            )
 
 
 def _trace_backward(
