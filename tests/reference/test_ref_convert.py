@@ -118,3 +118,107 @@ def test_layer_norm_networks_cross_both_ways(cell: str) -> None:
     assert back.layer_norm and back.path == "loop"
     again, _ = back(torch.from_numpy(x))
     torch.testing.assert_close(again, expected.transpose(0, 1))
+
+
+# from_reference(params): the module read from the parameters' names and shapes alone
+FROM_NAMES = {
+    "rnn-2-layers-bidirectional": lambda: rnn_nn.RNN(3, 4, num_layers=2, bidirectional=True),
+    "lstm-proj": lambda: rnn_nn.LSTM(3, 4, num_layers=2, proj_size=2),
+    "peephole-lstm-no-bias": lambda: rnn_nn.LSTM(3, 4, peephole=True, bias=False),
+    "lstm-layer-norm": lambda: rnn_nn.LSTM(3, 4, layer_norm=True, bidirectional=True),
+    "lstm-fgr": lambda: rnn_nn.LSTM(3, 4, variant="fgr"),
+    "gru-3-layers": lambda: rnn_nn.GRU(3, 4, num_layers=3),
+    "jordan": lambda: rnn_nn.JordanRNN(3, 4, output_size=2, num_layers=2),
+    "mut1": lambda: rnn_nn.MUT(4, 4, kind=1),
+    "mut2": lambda: rnn_nn.MUT(4, 4, kind=2, num_layers=2),
+    "torch-lstm": lambda: torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True),
+    "torch-gru-cell": lambda: torch.nn.GRUCell(3, 4),
+    "lstm-cell": lambda: rnn_nn.LSTMCell(3, 4),
+    "jordan-cell": lambda: rnn_nn.JordanCell(3, 4, 2),
+    "mut2-cell": lambda: rnn_nn.MUTCell(4, 4, kind=2),
+}
+
+
+def _same_module(module: torch.nn.Module, back: torch.nn.Module) -> None:
+    assert back.spec.name == reference_network(module).spec.name
+    for attribute in ("input_size", "hidden_size", "num_layers", "bidirectional", "bias",
+                      "proj_size", "layer_norm", "output_size"):
+        if hasattr(module, attribute):
+            assert getattr(back, attribute) == getattr(module, attribute), attribute
+
+
+@pytest.mark.parametrize("label", FROM_NAMES)
+def test_from_reference_reads_the_module_from_the_names(label: str) -> None:
+    torch.manual_seed(5)
+    module = FROM_NAMES[label]().double()
+    params = to_reference(module)
+    back = from_reference(params)
+    assert type(back) is type(module) or label.startswith("torch")
+    if not label.startswith("torch"):
+        _same_module(module, back)
+    again = to_reference(back)
+    assert again.keys() == params.keys()
+    for name in params:
+        np.testing.assert_array_equal(again[name], params[name], err_msg=name)
+    size = module.input_size
+    x = torch.from_numpy(np.random.default_rng(6).normal(size=(2, size)))
+    if "cell" not in label:
+        x = x[None].expand(5, 2, size).contiguous()                          # [T, B, I]
+    expected, mine = module(x), back(x)
+    expected = expected[0] if isinstance(expected, tuple) else expected
+    mine = mine[0] if isinstance(mine, tuple) else mine
+    torch.testing.assert_close(mine, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_from_reference_gives_torch_modules_from_the_names() -> None:
+    module = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, bias=False)
+    back = from_reference(to_reference(module), torch_module=True)
+    assert type(back) is torch.nn.GRU
+    assert (back.num_layers, back.bidirectional, back.bias) == (2, True, False)
+    cell = from_reference(to_reference(torch.nn.RNNCell(3, 4)), torch_module=True)
+    assert type(cell) is torch.nn.RNNCell and cell.hidden_size == 4
+
+
+def test_what_the_names_cannot_tell_comes_from_the_network() -> None:
+    relu = rnn_nn.RNN(3, 4, nonlinearity="relu")
+    params = to_reference(relu)
+    assert from_reference(params).nonlinearity == "tanh"  # the default: names look the same
+    assert from_reference(params, reference_network(relu)).nonlinearity == "relu"
+    cifg = rnn_nn.LSTM(3, 4, variant="cifg")
+    params = to_reference(cifg)
+    assert from_reference(params).spec.name == "gru"  # three blocks, as a GRU's
+    back = from_reference(params, reference_network(cifg))
+    assert back.spec.name == "lstm_cifg"
+    jordan = rnn_nn.JordanRNN(3, 4, output_size=2, output_activation="softmax")
+    back = from_reference(to_reference(jordan), reference_network(jordan))
+    assert back.output_activation == "softmax"
+
+
+def test_from_reference_refuses_names_and_shapes_that_fit_no_network() -> None:
+    with pytest.raises(ValueError, match=r"Parameters `weight_ih` \(10, 3\) and `weight_hh` "
+                                         r"\(20, 4\) fit no cell"):
+        from_reference({"weight_ih_l0": np.zeros((10, 3)), "weight_hh_l0": np.zeros((20, 4))})
+    with pytest.raises(ValueError, match=r"Parameter `weight_hh` is missing: the cell and its "
+                                         r"sizes are read from it, got only weight_ih\."):
+        from_reference({"weight_ih": np.zeros((4, 3))})
+    params = to_reference(rnn_nn.GRU(3, 4, num_layers=2))
+    del params["bias_hh_l1"]
+    with pytest.raises(ValueError, match=r"Parameter `bias_hh_l1` is missing from `params`: "
+                                         r"expected an array of shape \(12,\)"):
+        from_reference(params)
+    with pytest.raises(ValueError, match=r"holds no parameter of the first layer"):
+        from_reference({"weight_ih_l1": np.zeros((4, 3)), "weight_hh_l1": np.zeros((4, 4))})
+
+
+def test_the_converters_are_rnnkit_nn_names_loaded_on_use() -> None:
+    import subprocess
+    import sys
+
+    import rnnkit.nn
+
+    assert rnnkit.nn.from_reference is from_reference and rnnkit.nn.to_reference is to_reference
+    code = ("import sys, rnnkit.nn; assert 'rnnkit.reference' not in sys.modules; "
+            "from rnnkit.nn import from_reference; assert 'rnnkit.reference' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match=r"module 'rnnkit\.nn' has no attribute 'to_numpy'"):
+        rnnkit.nn.to_numpy  # noqa: B018

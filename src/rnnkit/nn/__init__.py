@@ -7,7 +7,9 @@ both share are in :mod:`rnnkit.nn.functional`. Regularisers (weight drop, locked
 recurrent dropout, zoneout, embedding dropout) are in :mod:`rnnkit.nn.regularizers`, layer
 normalisation in the cells and :mod:`rnnkit.nn.functional`, per-gate initialisation in
 :mod:`rnnkit.nn.init`; the layers switch each on by an option (``layer_norm=True``,
-``weight_drop=0.5``, ``init="orthogonal"``...).
+``weight_drop=0.5``, ``init="orthogonal"``...). :func:`to_reference` and
+:func:`from_reference` (:mod:`rnnkit.nn.convert`) move parameters to and from the NumPy
+reference engine; they are imported on first use, so the fast path never loads that engine.
 
 Example:
     >>> import torch
@@ -21,6 +23,18 @@ from rnnkit.nn.cells import GRUCell, JordanCell, LSTMCell, MUTCell, PeepholeLSTM
 from rnnkit.nn.init import init_recurrent
 from rnnkit.nn.layers import GRU, LSTM, MUT, RNN, JordanRNN, RecurrentLayer
 from rnnkit.nn.regularizers import LockedDropout
+
+# the names of rnnkit.nn.convert, which imports the reference engine: loaded on first use
+_CONVERT = ("from_reference", "reference_network", "to_reference")
+
+
+def __getattr__(name: str) -> object:
+    if name in _CONVERT:
+        from rnnkit.nn import convert
+
+        return getattr(convert, name)
+    raise AttributeError(f"module 'rnnkit.nn' has no attribute {name!r}")
+
 
 __all__ = [
     "GRU",
@@ -36,5 +50,8 @@ __all__ = [
     "PeepholeLSTMCell",
     "RNNCell",
     "RecurrentLayer",
+    "from_reference",
     "init_recurrent",
+    "reference_network",
+    "to_reference",
 ]

@@ -8,8 +8,11 @@ conversion is a copy between tensors and NumPy arrays plus the network's configu
   the same names (``weight_ih_l0`` ... for layers, ``weight_ih`` ... for cells);
 * :func:`reference_network` -- the matching :class:`rnnkit.reference.Network` (layers) or
   reference cell (cells);
-* :func:`from_reference` -- a reference dict (and its network or cell) -> an ``rnnkit.nn``
-  module, or a ``torch.nn`` one for the plain cells (``torch_module=True``).
+* :func:`from_reference` -- a reference dict -> an ``rnnkit.nn`` module, or a ``torch.nn`` one
+  for the plain cells (``torch_module=True``). The names and shapes give the cell, the sizes,
+  the layers and the directions (:mod:`rnnkit.reference.infer`); what they cannot tell (a
+  ReLU nonlinearity, a Jordan output activation, an LSTM ablation) comes from the reference
+  network or cell passed beside them.
 
 An LSTM layer with ``proj_size=P`` converts both ways: its ``weight_hr_l{k} [P, H]`` is a
 reference parameter like any other and the network is built with the same ``proj_size``.
@@ -19,15 +22,18 @@ So a model trained fast can be explained slowly::
     net, params = reference_network(layer), to_reference(layer)
     fwd = net.forward(params, x.numpy())
 
+and a one-layer, one-direction layer's parameters go to ``rnnkit explain`` as they are (its
+``weight_ih_l0`` ... read as ``weight_ih`` ...).
+
 Examples:
     >>> import torch
     >>> lstm = torch.nn.LSTM(3, 4, num_layers=2)
     >>> params = to_reference(lstm)
     >>> params["weight_hh_l1"].shape, params["weight_hh_l1"].dtype
     ((16, 4), dtype('float64'))
-    >>> back = from_reference(params, reference_network(lstm), torch_module=True)
-    >>> torch.equal(back.weight_hh_l1.float(), lstm.weight_hh_l1)
-    True
+    >>> back = from_reference(params, torch_module=True)
+    >>> type(back), torch.equal(back.weight_hh_l1.float(), lstm.weight_hh_l1)
+    (<class 'torch.nn.modules.rnn.LSTM'>, True)
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from torch import nn
 
 from rnnkit import nn as rnn_nn
 from rnnkit.reference.cells import Cell, make_cell
+from rnnkit.reference.infer import infer_cell, infer_network, split_name
 from rnnkit.reference.network import Network
 from rnnkit.reference.params import check_params
 
@@ -151,9 +158,23 @@ def _sizes_from_cell_params(
     return I, H, O
 
 
+def _infer(params: Mapping[str, np.ndarray]) -> Network | Cell:
+    """The reference network (names with a layer suffix) or cell (plain spec names) that
+    ``params`` describe."""
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"Argument `params` must be a dict of NumPy arrays, got {type(params).__name__}."
+        )
+    if any(split_name(str(name))[1] is not None for name in params):
+        return infer_network(params)
+    cell, variant = infer_cell({str(k): tuple(np.shape(v)) for k, v in params.items()})
+    return make_cell(cell, variant=variant,
+                     layer_norm=any(str(k).startswith("ln_") for k in params))
+
+
 def from_reference(
     params: Mapping[str, np.ndarray],
-    network: Network | Cell | str,
+    network: Network | Cell | str | None = None,
     *,
     torch_module: bool = False,
     batch_first: bool = False,
@@ -161,12 +182,23 @@ def from_reference(
 ) -> nn.Module:
     """Build a module holding the reference parameters ``params``.
 
+    From ``params`` alone: names with a layer suffix (``weight_ih_l0`` ...) give a layer, the
+    spec's plain names (``weight_ih`` ...) a cell, and the names and shapes give the cell
+    (``rnn``, ``jordan``, ``lstm``, ``peephole_lstm``, ``gru``, MUT1, MUT2, FGR), the sizes,
+    biases, layer normalisation, ``proj_size``, the layers and the directions
+    (:mod:`rnnkit.reference.infer`). What they cannot tell takes the module's default, so pass
+    ``network`` when it differs: a ``relu`` nonlinearity (default ``tanh``), a Jordan output
+    activation (default ``identity``), an LSTM ablation whose blocks look like another cell
+    (``nig``, ``nfg``, ``nog``, ``cifg`` and MUT3 have a GRU's three blocks; ``niaf`` and
+    ``noaf`` the LSTM's four).
+
     Args:
         params: reference arrays (the names of ``network.parameter_shapes()``, or a cell's
             spec names). The output layer's ``weight_hy``/``bias_y`` of a network, if present,
             are not part of a recurrent layer and are ignored.
-        network: the reference :class:`Network` (gives a layer), a reference cell or a cell
-            name (gives a cell; sizes from ``weight_ih`` and Jordan's ``weight_hy``).
+        network: ``None`` to read the module from ``params``; the reference :class:`Network`
+            (gives a layer), a reference cell or a cell name (gives a cell; sizes from
+            ``weight_ih`` and Jordan's ``weight_hy``).
         torch_module: build ``torch.nn.RNN/LSTM/GRU`` (or ``*Cell``) instead of ``rnnkit.nn``;
             only for plain ``rnn``, ``lstm``, ``gru`` without layer norm. A network with
             ``proj_size`` gives ``rnnkit.nn.LSTM(proj_size=P)`` or ``torch.nn.LSTM(proj_size=P)``.
@@ -177,9 +209,17 @@ def from_reference(
         The module, its parameters copied from ``params``.
 
     Raises:
-        ValueError: missing, unknown or misshapen parameters (named, with both shapes); a
-            variant the target module does not have.
+        ValueError: missing, unknown or misshapen parameters (named, with both shapes); names
+            and shapes that fit no cell; a variant the target module does not have.
+
+    Example:
+        >>> from rnnkit.nn import GRU
+        >>> gru = from_reference(to_reference(GRU(2, 3, num_layers=2, bidirectional=True)))
+        >>> type(gru).__name__, gru.input_size, gru.hidden_size, gru.num_layers, gru.bidirectional
+        ('GRU', 2, 3, 2, True)
     """
+    if network is None:
+        network = _infer(params)
     if isinstance(network, str):
         network = make_cell(network)
     if isinstance(network, Network):
