@@ -53,6 +53,22 @@ def test_shape_mismatch_names_both_shapes(tmp_path: Path, capsys) -> None:
     assert "Parameter `weight_hh` has shape (2, 3), expected (2, 2)." in err
 
 
+def test_misshapen_weight_ih_gives_the_concrete_shape() -> None:
+    lstm = {"weight_ih": np.zeros((11, 2)), "weight_hh": np.zeros((12, 3))}
+    with pytest.raises(ValueError, match=r"Parameter `weight_ih` has shape \(11, 2\), expected "
+                                         r"\(12, 2\) = \(4\*H, I\) with H = 3 from weight_hh "
+                                         r"\(12, 3\) for a 'lstm' cell\.$"):
+        explain("lstm", lstm, [[0.0, 0.0]])
+    # without weight_hh, H is not known: the rule, with I from weight_ih
+    with pytest.raises(ValueError, match=r"expected \(4\*H, 2\), a number of rows divisible by "
+                                         r"4 for a 'lstm' cell\.$"):
+        explain("lstm", {"weight_ih": np.zeros((11, 2))}, [[0.0, 0.0]])
+    jordan = {"weight_ih": np.zeros((0, 2)), "weight_yh": np.zeros((3, 1))}
+    with pytest.raises(ValueError, match=r"expected \(3, 2\) = \(1\*H, I\) with H = 3 from "
+                                         r"weight_yh \(3, 1\)"):
+        explain("jordan", jordan, [[0.0, 0.0]])
+
+
 def test_output_layer_of_the_wrong_width(capsys, tmp_path: Path) -> None:
     assert main(_run(tmp_path, {**PARAMS, "weight_hy": [[2.0, -1.5, 1.0]]})) == 2
     assert "Parameter `weight_hy` has shape (1, 3), expected (O, 2)." in capsys.readouterr().err

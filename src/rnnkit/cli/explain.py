@@ -15,7 +15,10 @@ row and whose weights hold only the blocks of the gates it has (``rnnkit.spec_va
 
 PARAMS.json maps the spec's parameter names (``weight_ih``, ``weight_hh``, ``bias_ih``,
 ``bias_hh``, ... and the output layer's ``weight_hy``, ``bias_y``; a Jordan cell's own) to
-nested lists in torch's layout, plus optional initial states ``h0``/``c0``/``y0``.
+nested lists in torch's layout, plus optional initial states ``h0``/``c0``/``y0``. The names
+of a one-layer, one-direction layer's own parameters (``weight_ih_l0`` ..., as
+``rnnkit.nn.to_reference`` gives them) are read as these; another layer's or direction's are
+refused by name.
 INPUTS.json is a list of time steps (each a list of numbers), or a list of such sequences for
 a batch. TARGETS.json holds one target per step (``null`` for none): a class index or one-hot
 list for ``ce``, numbers for ``mse`` and ``bce``. A loss is used only on outputs it is defined

@@ -17,7 +17,10 @@ backward notes (:mod:`rnnkit.reference.cells`, :mod:`rnnkit.reference.variants`)
 
 Parameters use the spec's names without layer suffixes (``weight_ih``, ``weight_hh``,
 ``bias_ih``, ``bias_hh``, ...), plus the output layer's ``weight_hy [O, H]`` and
-``bias_y [O]``; a Jordan cell's own ``weight_hy``/``bias_y`` are its output weights. Without
+``bias_y [O]``; a Jordan cell's own ``weight_hy``/``bias_y`` are its output weights. A
+one-layer, one-direction layer's own names (``weight_ih_l0`` ..., its ``state_dict`` or
+:func:`rnnkit.nn.to_reference`) are read as these, so a layer trained fast is explained as it
+is; another layer's (``_l1``) or direction's (``_reverse``) are refused by name. Without
 ``weight_hy`` (and not Jordan) there is no output layer and the output ``y_t`` is the hidden
 state ``h_t``. Optional initial states: ``h0`` (and ``c0``; ``a0`` of size ``3H`` for FGR), or
 ``y0`` for Jordan; zeros otherwise. The loss is the sum over steps (and sequences)
@@ -50,6 +53,7 @@ import numpy as np
 from rnnkit.reference import losses
 from rnnkit.reference.activations import activate_backward
 from rnnkit.reference.cells import cell_spec
+from rnnkit.reference.infer import split_name
 from rnnkit.reference.network import (
     Forward,
     Network,
@@ -112,13 +116,15 @@ def build_network(
     The sizes come from ``weight_ih [G*H, I]`` (``G`` the blocks of ``weight_ih``: 3 for CIFG,
     NIG, NFG, NOG; 2 for MUT1 and MUT2) and, for Jordan or an output layer, from
     ``weight_hy [O, H]``; biases are expected when any bias is given, layer-norm gains when
-    any ``ln_*`` is given.
+    any ``ln_*`` is given. The names of a one-layer, one-direction network's own parameters
+    (``weight_ih_l0`` ..., a layer's ``state_dict`` or :func:`rnnkit.nn.to_reference`) are
+    read as the spec's (``weight_ih`` ...).
 
     Args:
         cell: ``rnn`` (or ``elman``), ``jordan``, ``lstm``, ``peephole_lstm`` (or
             ``peephole``), ``gru``, ``mut1``, ``mut2``, ``mut3``.
-        params: spec name -> nested lists (or arrays), plus optional ``h0``/``c0``/``y0``
-            (``a0`` for FGR).
+        params: spec name (or the same with ``_l0``) -> nested lists (or arrays), plus
+            optional ``h0``/``c0``/``y0`` (``a0`` for FGR).
         nonlinearity: ``tanh`` or ``relu`` for ``rnn`` and ``jordan``.
         output_activation: of the output layer (or of the Jordan cell); default identity.
         variant: an LSTM gate ablation (``nig``, ``nfg``, ``nog``, ``niaf``, ``noaf``,
@@ -129,8 +135,9 @@ def build_network(
 
     Raises:
         ValueError: a parameter is missing or unknown (named, with the parameters
-            expected), a shape does not fit (named, with both shapes; MUT1 and MUT2 need
-            ``I = H``), an unknown cell or variant, a variant for a cell other than ``lstm``,
+            expected or given), a shape does not fit (named, with both shapes; MUT1 and MUT2
+            need ``I = H``), parameters of another layer or direction (``_l1``, ``_reverse``:
+            named), an unknown cell or variant, a variant for a cell other than ``lstm``,
             or options that do not combine.
     """
     cell_name, spec = _resolve_cell(cell, variant)
@@ -140,17 +147,19 @@ def build_network(
             f"Argument `params` must map parameter names to nested lists, got "
             f"{type(params).__name__}."
         )
+    params = _one_layer(params)
+    G = len(spec.input_gates) if isinstance(spec, VariantSpec) else spec.num_gates
     if "weight_ih" not in params:
         raise ValueError(
             f"Parameter `weight_ih` is missing: expected an array of shape "
-            f"[{spec.num_gates}*H, I] for a '{name}' cell (it fixes I and H)."
+            f"({G}*H, I) for a '{name}' cell (it fixes I and H), got only "
+            f"{', '.join(f'`{k}`' for k in params) or 'no parameters'}."
         )
     w_ih = _as_array("weight_ih", params["weight_ih"], None)
-    G = len(spec.input_gates) if isinstance(spec, VariantSpec) else spec.num_gates
     if w_ih.ndim != 2 or w_ih.shape[0] % G or min(w_ih.shape) == 0:
         raise ValueError(
             f"Parameter `weight_ih` has shape {tuple(w_ih.shape)}, expected "
-            f"({G}*H, I) = [{G}*H, I] for a '{name}' cell."
+            f"{_expected_weight_ih(params, spec, G, w_ih)} for a '{name}' cell."
         )
     H, I = w_ih.shape[0] // G, w_ih.shape[1]
     if getattr(spec, "input_is_hidden", False) and I != H:
@@ -210,6 +219,47 @@ def build_network(
             initial_list.append(value[None])                                  # [1, B|1, n]
         initial = tuple(initial_list)
     return network, internal, initial
+
+
+def _one_layer(params: Mapping[str, object]) -> dict[str, object]:
+    """``params`` under the spec's names: the ``_l0`` of a one-layer, one-direction network's
+    own names dropped; any other layer or direction refused, its parameters named."""
+    out: dict[str, object] = {}
+    others = []
+    for key, value in params.items():
+        base, layer, reverse = split_name(str(key))
+        if layer is not None and (layer != 0 or reverse):
+            others.append(f"`{key}`")
+            continue
+        if base in out:
+            raise ValueError(
+                f"Parameter `{base}` is given twice, as `{base}` and `{base}_l0`; give it once."
+            )
+        out[base] = value
+    if others:
+        raise ValueError(
+            f"Parameters {', '.join(others)} belong to another layer or to the reverse "
+            f"direction, but explain works one layer in one direction: give only the names "
+            f"without a suffix (weight_ih ...) or with `_l0` (weight_ih_l0 ...)."
+        )
+    return out
+
+
+def _expected_weight_ih(
+    params: Mapping[str, object], spec: CellSpec, G: int, w_ih: np.ndarray
+) -> str:
+    """The shape ``weight_ih`` should have: concrete where the recurrent weight fixes ``H``
+    (``weight_hh [G*H, H]``, Jordan's ``weight_yh [H, O]``) and its own columns fix ``I``."""
+    I = str(w_ih.shape[1]) if w_ih.ndim == 2 and w_ih.shape[1] > 0 else "I"
+    source, axis = ("weight_yh", 0) if spec.name == "jordan" else ("weight_hh", 1)
+    try:
+        recurrent = np.shape(params[source]) if source in params else ()
+    except ValueError:  # a ragged nested list: it will be refused with its own name
+        recurrent = ()
+    if len(recurrent) == 2 and recurrent[axis] > 0:
+        H = recurrent[axis]
+        return f"({G * H}, {I}) = ({G}*H, I) with H = {H} from {source} {tuple(recurrent)}"
+    return f"({G}*H, {I}), a number of rows divisible by {G}"
 
 
 def _external(name: str) -> str:
@@ -566,7 +616,7 @@ class Trace:
 
     Attributes:
         network: the one-layer network.
-        params: the parameters under their spec names (as given).
+        params: the parameters under their spec names (as given, less any ``_l0``).
         x: inputs ``[B, T, I]``.
         batched: whether the inputs were a batch (JSON keeps the batch axis then).
         initial_state: the state before step 1, ``[B, ·]`` per component.
