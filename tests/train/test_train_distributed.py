@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -16,8 +17,11 @@ import safetensors.torch
 import torch
 from train_toys import ListSource, ToyLM, stream_batches
 
+from rnnkit.cli import main
 from rnnkit.config import TrainConfig
 from rnnkit.data.batching import Batch
+from rnnkit.data.synthetic import marker_texts, write_table
+from rnnkit.tasks.common import ExampleBatches
 from rnnkit.train import Trainer
 from rnnkit.train.distributed import DistributedContext, init_distributed, shard_batch
 from rnnkit.train.metrics import read_metrics
@@ -105,6 +109,114 @@ def test_two_processes_match_one_on_the_combined_batch(tmp_path) -> None:
     # The carried state of both ranks is in the checkpoint.
     stream = safetensors.torch.load_file(tmp_path / "ddp" / "stream_state.safetensors")
     assert sorted(stream) == ["r0/0", "r0/1", "r1/0", "r1/1"]
+
+
+CLI_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import torch
+
+    torch.set_num_threads(1)
+    from rnnkit.cli import main
+
+    for argv in json.loads(sys.argv[1]):
+        assert main([*argv, "--train.distributed", "true"]) == 0
+    """
+)
+
+
+def _task_commands(root: Path, out: str) -> list[list[str]]:
+    """``rnnkit train`` for a classifier, a seq2seq model and a language model on tiny files
+    whose batches split unevenly over 2 ranks: 5 rows of different lengths, targets whose
+    lengths have nothing to do with the sources'. SGD, so that equal gradients mean equal
+    weights to float precision; no dropout (the ranks draw their own masks)."""
+    rng = random.Random(0)
+
+    def pair() -> str:
+        source = "".join(rng.choice("abcd") for _ in range(rng.randint(1, 6)))
+        return f"{source}\t{rng.choice('xyz') * rng.randint(1, 7)}\n"
+
+    if not (root / "train.csv").exists():
+        write_table(root / "train.csv", *marker_texts(25, seed=0))
+        write_table(root / "valid.csv", *marker_texts(10, seed=1))
+        (root / "train.tsv").write_text("".join(pair() for _ in range(25)), "utf-8")
+        (root / "valid.tsv").write_text("".join(pair() for _ in range(10)), "utf-8")
+        (root / "corpus.txt").write_text("to be or not to be, that is the question.\n" * 12)
+    common = ["--max-steps", "6", "--train.optimizer", "sgd", "--train.lr", "0.5",
+              "--train.momentum", "0.9", "--eval-every", "3", "--log-every", "1",
+              "--progress", "false", "--train.device", "cpu", "--train.seed", "4"]
+    model = ["--model.hidden_size", "8", "--model.embedding_dim", "6", "--model.dropout", "0"]
+    tables = ["--data.batch_size", "5", *model, *common]
+    return [
+        ["train", "classify", "--train", str(root / "train.csv"), "--valid",
+         str(root / "valid.csv"), "--out", f"{out}/classify", *tables],
+        ["train", "seq2seq", "--train", str(root / "train.tsv"), "--valid",
+         str(root / "valid.tsv"), "--out", f"{out}/seq2seq", *tables],
+        ["train", "lm", "--text", str(root / "corpus.txt"), "--out", f"{out}/lm",
+         "--data.batch_size", "4", "--data.bptt", "8", "--model.num_layers", "1", *model,
+         *common],
+    ]
+
+
+def test_two_processes_train_every_task_like_one(tmp_path, capsys) -> None:
+    """``rnnkit train TASK --distributed`` under torchrun: a classifier (one loss term per
+    example), a seq2seq model (one per target token) and a language model end where one
+    process ends on the combined batches; rank 0 alone prints the summary."""
+    script = tmp_path / "ddp_cli.py"
+    script.write_text(CLI_SCRIPT)
+    commands = json.dumps(_task_commands(tmp_path, str(tmp_path / "ddp")))
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+         "2", str(script), commands],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("trained 6 steps") == 3, done.stdout  # rank 0's lines only
+
+    for argv in _task_commands(tmp_path, str(tmp_path / "one")):
+        assert main(argv) == 0
+    capsys.readouterr()
+    for task in ("classify", "seq2seq", "lm"):
+        one = safetensors.torch.load_file(tmp_path / "one" / task / "model.safetensors")
+        two = safetensors.torch.load_file(tmp_path / "ddp" / task / "model.safetensors")
+        assert one.keys() == two.keys()
+        for name, value in one.items():
+            torch.testing.assert_close(two[name], value, rtol=0, atol=1e-6, msg=f"{task} {name}")
+        rows_one = read_metrics(tmp_path / "one" / task / "metrics.csv")
+        rows_two = read_metrics(tmp_path / "ddp" / task / "metrics.csv")
+        assert [(r["step"], r["split"]) for r in rows_one] == [
+            (r["step"], r["split"]) for r in rows_two
+        ]
+        for a, b in zip(rows_one, rows_two, strict=True):
+            assert a["loss"] == pytest.approx(b["loss"], abs=1e-5), (task, a["step"])
+
+
+def test_shard_batch_weighs_each_part_by_what_its_rows_count() -> None:
+    ranks = [DistributedContext(rank=r, world_size=2) for r in (0, 1)]
+    lengths = torch.tensor([3, 3, 1, 1])
+    # a classifier's batch: one loss term per row, whatever the lengths
+    examples = next(iter(ExampleBatches([[1, 2, 3], [4, 5, 6], [7], [8]], labels=[0, 1, 0, 1],
+                                        batch_size=4)))
+    assert [shard_batch(examples, ctx).num_tokens for ctx in ranks] == [2, 2]
+    # a seq2seq batch: the loss counts target tokens, not the source lengths
+    pairs = Batch(inputs=torch.zeros(4, 3), lengths=lengths, targets=torch.zeros(4, 5),
+                  row_tokens=torch.tensor([1, 1, 5, 5]))
+    assert [shard_batch(pairs, ctx).num_tokens for ctx in ranks] == [2, 10]
+    # without row_tokens: lengths, then T per row, then an even share per row
+    assert [shard_batch(Batch(inputs=torch.zeros(4, 3), lengths=lengths), ctx).num_tokens
+            for ctx in ranks] == [6, 2]
+    assert [shard_batch(Batch(inputs=torch.zeros(4, 3), lengths=lengths, num_tokens=4),
+                        ctx).num_tokens for ctx in ranks] == [2, 2]
+    with pytest.raises(ValueError, match=r"num_tokens=7, which neither its lengths nor its "
+                       r"shape \(4, 3\) account for.*give Batch.row_tokens"):
+        shard_batch(Batch(inputs=torch.zeros(4, 3), lengths=lengths, num_tokens=7), ranks[0])
+    with pytest.raises(ValueError, match=r"`num_tokens` \(3\) must equal the sum of"):
+        Batch(inputs=torch.zeros(4, 3), num_tokens=3, row_tokens=torch.ones(4))
 
 
 def test_shard_batch_splits_rows() -> None:

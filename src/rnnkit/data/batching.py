@@ -46,7 +46,24 @@ class Batch:
         stream: ``True`` for chunks of contiguous streams trained with truncated BPTT: the
             trainer carries the recurrent state from one chunk to the next (row ``b`` of this
             chunk continues row ``b`` of the previous one).
-        num_tokens: how many target positions count (for tokens/s and averaging).
+        num_tokens: how many target positions count: what the model's loss is a mean over,
+            so the weight of the batch when losses or (across data-parallel ranks) gradients
+            are averaged; also the tokens of tokens/s. Default: ``row_tokens.sum()``, else
+            ``lengths.sum()``, else ``B*T``.
+        row_tokens: ``[B]`` int64, how many of ``num_tokens`` each row holds, or ``None``
+            (rows count their ``lengths``, or ``T`` each). A batch split by rows over
+            data-parallel ranks weighs each part by its own rows' sum, which is exact only
+            when the loss of a row counts this many positions: 1 for a many-to-one loss, the
+            target length for a sequence-to-sequence one.
+
+    Raises:
+        ValueError: ``num_tokens`` and ``row_tokens`` are both given and disagree, or
+            ``row_tokens`` is not one count per row.
+
+    Example:
+        >>> batch = Batch(inputs=torch.zeros(2, 3), row_tokens=torch.tensor([1, 1]))
+        >>> batch.num_tokens, Batch(inputs=torch.zeros(2, 3)).num_tokens
+        (2, 6)
     """
 
     inputs: torch.Tensor
@@ -54,9 +71,24 @@ class Batch:
     lengths: torch.Tensor | None = None
     stream: bool = False
     num_tokens: int = 0
+    row_tokens: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.num_tokens == 0:
+        if self.row_tokens is not None:
+            if tuple(self.row_tokens.shape) != (self.inputs.shape[0],):
+                raise ValueError(
+                    f"Argument `row_tokens` must hold one count per row ({self.inputs.shape[0]}), "
+                    f"got shape {tuple(self.row_tokens.shape)}."
+                )
+            total = int(self.row_tokens.sum())
+            if self.num_tokens == 0:
+                self.num_tokens = total
+            elif self.num_tokens != total:
+                raise ValueError(
+                    f"Argument `num_tokens` ({self.num_tokens}) must equal the sum of "
+                    f"`row_tokens` ({total})."
+                )
+        elif self.num_tokens == 0:
             if self.lengths is not None:
                 self.num_tokens = int(self.lengths.sum())
             else:
@@ -68,13 +100,15 @@ class Batch:
         return int(self.inputs.shape[0])
 
     def to(self, device: torch.device | str) -> Batch:
-        """Return the batch with its tensors on ``device`` (lengths stay on the CPU)."""
+        """Return the batch with its tensors on ``device`` (lengths and counts stay on the
+        CPU)."""
         return Batch(
             inputs=self.inputs.to(device),
             targets=None if self.targets is None else self.targets.to(device),
             lengths=self.lengths,
             stream=self.stream,
             num_tokens=self.num_tokens,
+            row_tokens=self.row_tokens,
         )
 
 
@@ -562,5 +596,5 @@ class PaddedBatches:
             inputs=self._pad(inputs, width, input_pad),
             targets=targets,
             lengths=torch.from_numpy(lengths) if self.padding == "post" else None,
-            num_tokens=int(lengths.sum()),
+            row_tokens=torch.from_numpy(lengths.copy()),
         )

@@ -9,6 +9,7 @@ whatever its model shape.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -407,20 +408,21 @@ class ExampleBatches(PaddedBatches):
     """:class:`~rnnkit.data.batching.PaddedBatches` whose batches count examples, not steps.
 
     A many-to-one loss is a mean over sequences, so the trainer must weigh each batch by its
-    number of sequences (``Batch.num_tokens = B``) when it averages losses over batches;
-    otherwise long texts would count more than short ones.
+    number of sequences (``Batch.num_tokens = B``, one per row) when it averages losses over
+    batches, and each data-parallel rank by the sequences of its rows; otherwise long texts
+    would count more than short ones.
 
     Example:
         >>> batch = next(iter(ExampleBatches([[1, 2, 3], [4]], labels=[0, 1], batch_size=2)))
-        >>> batch.num_tokens, batch.lengths.tolist()
-        (2, [3, 1])
+        >>> batch.num_tokens, batch.row_tokens.tolist(), batch.lengths.tolist()
+        (2, [1, 1], [3, 1])
     """
 
     def make_batch(self, index: Sequence[int] | np.ndarray) -> Batch:
         """Pad the sequences ``index`` into one batch weighted by its size."""
         batch = super().make_batch(index)
-        batch.num_tokens = batch.batch_size
-        return batch
+        ones = torch.ones(batch.batch_size, dtype=torch.long)
+        return dataclasses.replace(batch, num_tokens=0, row_tokens=ones)
 
 
 def split_indices(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

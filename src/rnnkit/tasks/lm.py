@@ -273,7 +273,7 @@ class CategoryBatches:
                 inputs=torch.cat([categories, batch.inputs], dim=1),
                 targets=batch.targets,
                 lengths=batch.lengths,
-                num_tokens=batch.num_tokens,
+                row_tokens=batch.row_tokens,
             )
 
 

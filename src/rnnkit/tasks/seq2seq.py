@@ -170,7 +170,8 @@ class PairBatches:
     Follows the batch-source protocol of :mod:`rnnkit.data.batching`: the order depends only
     on ``seed`` and the epoch. ``Batch.inputs`` ``[B, S]`` are the sources, ``Batch.lengths``
     their lengths, ``Batch.targets`` ``[B, T]`` the targets padded with ``pad_id``, and
-    ``Batch.num_tokens`` counts target tokens (what the loss averages over).
+    ``Batch.num_tokens`` counts target tokens (what the loss averages over; ``row_tokens``
+    holds each row's target length).
 
     Args:
         sources, targets: one id sequence per pair (targets end with ``<eos>``).
@@ -237,7 +238,7 @@ class PairBatches:
                 inputs=source.inputs,
                 targets=target.inputs,
                 lengths=source.lengths,
-                num_tokens=target.num_tokens,
+                row_tokens=target.row_tokens,  # the loss counts target tokens, not sources
             )
 
 

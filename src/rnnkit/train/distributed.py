@@ -1,14 +1,17 @@
 """Data-parallel training over the processes ``torchrun`` starts (``--distributed``).
 
-Every rank holds a full copy of the model, reads every batch and keeps its own contiguous
-block of rows (its *shard*). After the backward pass the gradients are summed across ranks,
-each weighted by the tokens its shard counted, so the update equals the one a single process
+Every rank holds a full copy of the model and of the data, builds every batch and keeps its
+own contiguous block of rows (its *shard*): the data is not read in parts, but a token file
+(``rnnkit data prepare``) is memory-mapped, so the ranks share the page cache, not copies.
+After the backward pass the gradients are summed across ranks, each weighted by the
+positions its shard's loss averaged over, so the update equals the one a single process
 would make on the whole batch::
 
-    g = sum_r n_r * g_r / sum_r n_r        (g_r: mean-loss gradient of rank r, n_r its tokens)
+    g = sum_r n_r * g_r / sum_r n_r        (g_r: mean-loss gradient of rank r, n_r its count)
 
-This is exact when the model's loss is the mean over ``Batch.num_tokens`` positions (the
-language model's is). Gradients are reduced by hand rather than through
+``n_r`` is the sum of the shard's ``Batch.row_tokens`` (see :func:`shard_batch`): tokens for
+a language model or a tagger, one per example for a classifier, target tokens for a
+sequence-to-sequence model. Gradients are reduced by hand rather than through
 ``DistributedDataParallel`` because the trainer also calls ``forward_stream``, which DDP's
 wrapper does not see. Rank 0 alone writes checkpoints, metrics and plots. The backend is NCCL
 on CUDA and Gloo on the CPU, initialised from torchrun's environment (``RANK``,
@@ -123,18 +126,28 @@ def is_main_process() -> bool:
 
 
 def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:
-    """This rank's contiguous block of rows of ``batch``.
+    """This rank's contiguous block of rows of ``batch``, weighted by the positions they hold.
 
     Rows are split as evenly as possible (``torch.tensor_split``); a truncated-BPTT stream
-    must split evenly, so that row ``b`` of every chunk stays on the same rank.
+    must split evenly, so that row ``b`` of every chunk stays on the same rank. The part's
+    ``num_tokens`` -- its weight in the gradient average of :func:`reduce_gradients` -- is
+    what its own rows count: the sum of their ``row_tokens`` (a classifier's 1 per row, a
+    translation's target lengths), else of their ``lengths``, else ``T`` per row. A batch
+    whose ``num_tokens`` none of these explains is taken to count alike on every row, and is
+    refused when it cannot.
 
     Raises:
-        ValueError: fewer rows than ranks, or a stream whose rows do not divide evenly.
+        ValueError: fewer rows than ranks, a stream whose rows do not divide evenly, or a
+            ``num_tokens`` that cannot be divided among the rows.
 
     Example:
         >>> b = Batch(inputs=torch.arange(12).view(4, 3), targets=torch.arange(12).view(4, 3))
         >>> shard_batch(b, DistributedContext(rank=1, world_size=2)).inputs.tolist()
         [[6, 7, 8], [9, 10, 11]]
+        >>> b = Batch(inputs=torch.zeros(4, 3), lengths=torch.tensor([3, 3, 2, 1]),
+        ...           row_tokens=torch.ones(4, dtype=torch.long))  # one label per row
+        >>> shard_batch(b, DistributedContext(rank=0, world_size=2)).num_tokens
+        2
     """
     if not ctx.enabled:
         return batch
@@ -153,20 +166,31 @@ def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:
     def part(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else torch.tensor_split(t, ctx.world_size)[ctx.rank]
 
-    inputs = torch.tensor_split(batch.inputs, ctx.world_size)[ctx.rank]
-    lengths = part(batch.lengths)
-    default_tokens = batch.inputs.shape[0] * batch.inputs.shape[1]
-    if lengths is not None or batch.num_tokens == default_tokens:
-        tokens = 0  # Batch recounts from lengths or B*T
-    else:
-        tokens = max(round(batch.num_tokens * inputs.shape[0] / rows), 1)
     return Batch(
-        inputs=inputs,
+        inputs=torch.tensor_split(batch.inputs, ctx.world_size)[ctx.rank],
         targets=part(batch.targets),
-        lengths=lengths,
+        lengths=part(batch.lengths),
         stream=batch.stream,
-        num_tokens=tokens,
+        row_tokens=part(_row_tokens(batch)),
     )
+
+
+def _row_tokens(batch: Batch) -> torch.Tensor:
+    """How many of ``batch.num_tokens`` each row holds (see :func:`shard_batch`)."""
+    if batch.row_tokens is not None:
+        return batch.row_tokens
+    rows, steps = batch.inputs.shape[0], batch.inputs.shape[1]
+    if batch.lengths is not None and int(batch.lengths.sum()) == batch.num_tokens:
+        return batch.lengths.to("cpu", torch.long)
+    if batch.lengths is None and rows * steps == batch.num_tokens:
+        return torch.full((rows,), steps, dtype=torch.long)
+    if batch.num_tokens % rows:
+        raise ValueError(
+            f"Argument `batch` counts num_tokens={batch.num_tokens}, which neither its lengths "
+            f"nor its shape {tuple(batch.inputs.shape)} account for and its {rows} rows do not "
+            "share evenly; give Batch.row_tokens, each row's count, to split it over processes."
+        )
+    return torch.full((rows,), batch.num_tokens // rows, dtype=torch.long)
 
 
 def _destroy_group() -> None:
