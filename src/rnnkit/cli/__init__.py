@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("plot", "draw a run's loss and metric curves again from its metrics.csv"),
     "recipe": ("recipe", "the course exercises, reproduced: recipe list | recipe run NAME"),
 }
+
+
+#: The exit status when stdout is closed early: 128 + SIGPIPE (13), as `cat`, `git log` ... give.
+_BROKEN_PIPE = 141
 
 
 class UsageError(ValueError):
@@ -66,7 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
-        return int(module.run(args) or 0)
+        status = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return status
+    except BrokenPipeError:
+        # The reader went away (`rnnkit explain ... | head`): stop quietly with the status a
+        # shell gives a program killed by SIGPIPE, 128 + 13. Python flushes stdout once more
+        # at exit, so point it at /dev/null first or that flush fails again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _BROKEN_PIPE
     except (UsageError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"rnnkit {name}: error: {err}", file=sys.stderr)
         return 2
