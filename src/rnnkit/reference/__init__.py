@@ -12,7 +12,9 @@ unchanged (``rnnkit.nn.convert``). Modules, in reading order:
 * :mod:`~rnnkit.reference.optim` (SGD, Adam, clipping) and :mod:`~rnnkit.reference.fit`;
 * :mod:`~rnnkit.reference.gradcheck`: finite differences against the backward pass;
 * :mod:`~rnnkit.reference.flow`: gradient norms through time;
-* :mod:`~rnnkit.reference.trace`: a worked solution, step by step (``rnnkit explain``).
+* :mod:`~rnnkit.reference.trace`: a worked solution, step by step (``rnnkit explain``);
+* :mod:`~rnnkit.reference.infer`: the network a parameter dict describes, read from its names
+  and shapes (``rnnkit.nn.from_reference(params)``).
 """
 
 from rnnkit.reference.cells import GRU, LSTM, RNN, Cell, Jordan, PeepholeLSTM, make_cell
