@@ -90,7 +90,15 @@ def test_bad_input_and_damaged_files(tmp_path) -> None:
     out = prepare_token_file(source, tmp_path / "ok")
     with open(out / "tokens.bin", "ab") as sink:
         sink.write(b"\x00")
-    with pytest.raises(ValueError, match=r"tokens\.bin' has 13 bytes; meta\.json promises 6"):
+    with pytest.raises(ValueError, match=r"ok' is damaged: tokens\.bin has 13 bytes; meta\.json "
+                       r"promises 6"):
         open_token_file(out)
-    with pytest.raises(FileNotFoundError, match=r"meta\.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"holds no token file: meta\.json is missing"):
         open_token_file(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^Token directory '.*nowhere' does not exist\.$"):
+        open_token_file(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"^Option `x` directory '.*c\.txt' is a file; "):
+        open_token_file(source, name="Option `x` directory")
+    (out / "meta.json").write_text('{"format": "something else"}', "utf-8")
+    with pytest.raises(ValueError, match=r"holds a meta\.json that is not rnnkit token metadata"):
+        open_token_file(out)

@@ -59,7 +59,9 @@ def test_train_lm_refuses_bad_options(tmp_path, capsys) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     assert main(["train", "lm", "--out", str(tmp_path / "r")]) == 2
-    assert "`--text FILE` is required" in capsys.readouterr().err
+    assert "Option `--text FILE` or `--tokens DIR` is required: the corpus to train on." in (
+        capsys.readouterr().err
+    )
     assert main(["train", "lm", "--text", str(corpus), "--model.hidden_size", "big"]) == 2
     assert "expects an integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):

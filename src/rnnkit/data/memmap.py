@@ -237,68 +237,91 @@ def prepare_token_file(
     return out_dir
 
 
-def read_token_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
+def read_token_meta(
+    directory: str | os.PathLike[str], *, name: str = "Token directory"
+) -> dict[str, Any]:
     """Read and check ``meta.json`` of a token directory.
 
+    Args:
+        directory: the directory written by :func:`prepare_token_file`.
+        name: how the messages name the directory before its path, e.g. ``"Setting
+            `data.tokens` (--tokens) directory"``, so that a command's error names its option.
+
     Raises:
-        FileNotFoundError: no ``meta.json``.
-        ValueError: not an rnnkit token file, or another format version.
+        FileNotFoundError: no such directory, or no ``meta.json`` in it.
+        ValueError: a file instead of a directory, not an rnnkit token file, or another
+            format version.
     """
-    path = Path(directory) / "meta.json"
+    where = f"{name} {str(directory)!r}"
+    directory = Path(directory)
+    if not directory.is_dir():
+        if directory.exists():
+            raise ValueError(
+                f"{where} is a file; expected the directory `rnnkit data prepare` writes."
+            )
+        raise FileNotFoundError(f"{where} does not exist.")
+    path = directory / "meta.json"
     if not path.exists():
         raise FileNotFoundError(
-            f"No token file in {str(directory)!r}: meta.json is missing (run `rnnkit data "
-            "prepare` first)."
+            f"{where} holds no token file: meta.json is missing (run `rnnkit data prepare` "
+            "first)."
         )
     try:
         meta = json.loads(path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"Token metadata {str(path)!r} is not valid JSON: {err}.") from None
+        raise ValueError(f"{where} holds a meta.json that is not valid JSON ({err}).") from None
     if not isinstance(meta, dict) or meta.get("format") != TOKENS_FORMAT:
-        raise ValueError(f"File {str(path)!r} is not rnnkit token metadata.")
+        raise ValueError(f"{where} holds a meta.json that is not rnnkit token metadata.")
     if meta.get("version") != TOKENS_FORMAT_VERSION:
         raise ValueError(
-            f"Token metadata {str(path)!r} has version {meta.get('version')!r}; this rnnkit "
+            f"{where} holds token metadata of version {meta.get('version')!r}; this rnnkit "
             f"reads version {TOKENS_FORMAT_VERSION}."
         )
     if meta.get("dtype") not in _DTYPES or not isinstance(meta.get("num_tokens"), int):
-        raise ValueError(f"Token metadata {str(path)!r} has a bad dtype or num_tokens.")
+        raise ValueError(f"{where} holds token metadata with a bad dtype or num_tokens.")
     return meta
 
 
-def open_token_file(directory: str | os.PathLike[str]) -> tuple[np.memmap, Vocabulary]:
+def open_token_file(
+    directory: str | os.PathLike[str], *, name: str = "Token directory"
+) -> tuple[np.memmap, Vocabulary]:
     """Open a directory written by :func:`prepare_token_file`.
 
     Args:
         directory: the directory holding ``tokens.bin``, ``vocab.json`` and ``meta.json``.
+        name: how the messages name the directory (see :func:`read_token_meta`).
 
     Returns:
         ``(tokens, vocab)``: a read-only 1-D ``np.memmap`` of ids (uint16 or uint32) and the
         vocabulary.
 
     Raises:
-        FileNotFoundError: a file is missing.
+        FileNotFoundError: the directory or a file in it is missing.
         ValueError: the files disagree (size, vocabulary) or are not rnnkit's.
     """
+    where = f"{name} {str(directory)!r}"
     directory = Path(directory)
-    meta = read_token_meta(directory)
-    vocab = Vocabulary.load(directory / "vocab.json")
+    meta = read_token_meta(directory, name=name)
+    for file in ("vocab.json", "tokens.bin"):
+        if not (directory / file).exists():
+            raise FileNotFoundError(f"{where} has a meta.json but no {file}.")
+    try:
+        vocab = Vocabulary.load(directory / "vocab.json")
+    except ValueError as err:
+        raise ValueError(f"{where} holds a broken vocab.json ({err})") from None
     dtype = _DTYPES[meta["dtype"]]
     tokens_path = directory / "tokens.bin"
-    if not tokens_path.exists():
-        raise FileNotFoundError(f"No such file: {str(tokens_path)!r}.")
     expected = meta["num_tokens"] * dtype.itemsize
     actual = tokens_path.stat().st_size
     if actual != expected:
         raise ValueError(
-            f"Token file {str(tokens_path)!r} has {actual} bytes; meta.json promises "
+            f"{where} is damaged: tokens.bin has {actual} bytes; meta.json promises "
             f"{meta['num_tokens']} {meta['dtype']} tokens ({expected} bytes)."
         )
     if len(vocab) != meta.get("vocab_size") or vocab.level != meta.get("level"):
         raise ValueError(
-            f"Vocabulary {str(directory / 'vocab.json')!r} does not match meta.json "
-            f"(size {len(vocab)} vs {meta.get('vocab_size')}, level {vocab.level!r} vs "
-            f"{meta.get('level')!r})."
+            f"{where} is damaged: vocab.json does not match meta.json (size {len(vocab)} vs "
+            f"{meta.get('vocab_size')}, level {vocab.level!r} vs {meta.get('level')!r})."
         )
     tokens = np.memmap(tokens_path, dtype=dtype, mode="r", shape=(meta["num_tokens"],))
     return tokens, vocab

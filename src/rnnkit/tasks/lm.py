@@ -7,6 +7,13 @@ carried and detached between chunks by the trainer. Character level keeps every 
 (no special tokens); word level splits on whitespace and ends every line with ``<eos>``, with
 words below ``min_freq`` or beyond ``max_vocab`` mapped to ``<unk>``.
 
+A corpus larger than memory is encoded once, ``rnnkit data prepare TEXT --out DIR``, and
+trained with ``rnnkit train lm --tokens DIR``: the ids are memory-mapped
+(:mod:`rnnkit.data.memmap`) and the vocabulary and level are the directory's. ``data
+prepare`` builds its vocabulary with ``<pad> <unk> <sos> <eos>`` and at word level ends blank
+lines with ``<eos>`` too; prepared with the vocabulary a text run built (``--vocab``), a
+directory trains exactly as that text does (at word level, a text without blank lines).
+
 Conditional runs (``--data.conditional true``, the one-to-many shape): the text is a set of
 sequences with a category each -- ``category<TAB>text`` lines, or a directory of
 ``CATEGORY.txt`` files with one sequence per line (``shared/data/names/``: surnames by
@@ -32,6 +39,7 @@ import torch
 
 from rnnkit.config import TrainConfig
 from rnnkit.data.batching import Batch, PaddedBatches, StreamBatches
+from rnnkit.data.memmap import open_token_file
 from rnnkit.data.tables import iter_lines
 from rnnkit.data.text import read_text
 from rnnkit.data.vocab import Vocabulary
@@ -63,6 +71,8 @@ __all__ = [
     "fit_conditional_language_model",
     "fit_language_model",
     "fit_run",
+    "fit_token_stream",
+    "open_tokens",
     "read_categorised",
     "render_tokens",
     "sample_ids",
@@ -74,9 +84,22 @@ HELP = "language model (char or word level) over a corpus, or conditioned on a c
 
 @dataclass
 class LMData:
-    """Where the corpus comes from and how it is cut into batches."""
+    """Where the corpus comes from and how it is cut into batches.
+
+    The corpus is either a text file (``text``), read into memory and encoded, or a directory
+    written once by ``rnnkit data prepare TEXT --out DIR`` (``tokens``), memory-mapped: each
+    batch reads only its own chunks, so a corpus larger than memory trains in bounded RAM.
+    A token directory brings its vocabulary and level (``level`` is set from it; the
+    vocabulary options belong to ``rnnkit data prepare``); the last ``valid_fraction`` of its
+    tokens is held out, as of a text's.
+
+    Raises:
+        ValueError: ``text`` and ``tokens`` both given, or ``tokens`` with ``conditional``,
+            ``max_vocab`` or ``min_freq``.
+    """
 
     text: str = ""  # UTF-8 corpus file to train on
+    tokens: str = ""  # or a directory from `rnnkit data prepare`, memory-mapped (not with text)
     level: Literal["char", "word"] = "char"  # char: every character a token; word: whitespace
     valid_fraction: float = 0.05  # the last part of the corpus, held out for validation
     batch_size: int = 32  # B: parallel rows of the token stream
@@ -84,6 +107,26 @@ class LMData:
     max_vocab: int = 0  # word level: keep the most frequent words only (0 = keep all)
     min_freq: int = 1  # word level: rarer words become <unk>
     conditional: bool = False  # text = category<TAB>text lines or a dir of CATEGORY.txt files
+
+    def __post_init__(self) -> None:
+        if not self.tokens:
+            return
+        if self.text:
+            raise ValueError(
+                "Settings `data.text` and `data.tokens` do not combine: train on a text file "
+                "or on a prepared token directory, not both."
+            )
+        if self.conditional:
+            raise ValueError(
+                "Setting `data.tokens` does not combine with `data.conditional`: a conditional "
+                "run reads category<TAB>text sequences from `data.text`."
+            )
+        if self.max_vocab or self.min_freq != 1:
+            raise ValueError(
+                "Settings `data.max_vocab` and `data.min_freq` do not apply to `data.tokens`: "
+                "the directory's vocabulary was fixed when it was prepared (`rnnkit data "
+                "prepare --max-size N --min-freq N`)."
+            )
 
 
 @dataclass
@@ -382,7 +425,49 @@ def fit_language_model(
         The training summary, the trained model (last state, eval mode) and the vocabulary.
     """
     vocab, ids = encode_corpus(text, config.data)
-    check_resumed_vocab(run_dir, vocab, resume, given="The corpus given", hint="--data.text")
+    return fit_token_stream(
+        config, vocab, ids, run_dir=run_dir, resume=resume, overwrite=overwrite
+    )
+
+
+def open_tokens(data: LMData) -> tuple[Vocabulary, np.memmap]:
+    """Open the token directory ``data.tokens`` (memory-mapped) and take its level.
+
+    Returns:
+        The directory's vocabulary and its token ids, a read-only ``np.memmap``.
+
+    Raises:
+        FileNotFoundError, ValueError: no such directory, or not one that ``rnnkit data
+            prepare`` wrote (the message names the setting and the directory).
+    """
+    ids, vocab = open_token_file(data.tokens, name="Setting `data.tokens` (--tokens) directory")
+    data.level = vocab.level  # type: ignore[assignment]
+    return vocab, ids
+
+
+def fit_token_stream(
+    config: RunConfig,
+    vocab: Vocabulary,
+    ids: np.ndarray,
+    *,
+    run_dir: Path,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> tuple[TrainSummary, LanguageModel, Vocabulary]:
+    """Train a language model on the token stream ``ids`` of ``vocab`` (an array or the
+    ``np.memmap`` of :func:`open_tokens`, which is never read whole); its last
+    ``valid_fraction`` is held out.
+
+    Returns:
+        As :func:`fit_language_model`.
+
+    Raises:
+        ValueError: a stream too short for the batch shape, or (resuming) another vocabulary
+            than the run's.
+    """
+    given, hint = (("The token directory given", "--data.tokens") if config.data.tokens
+                   else ("The corpus given", "--data.text"))
+    check_resumed_vocab(run_dir, vocab, resume, given=given, hint=hint)
     train_data, valid_data = _split(ids, config.data)
     model = _language_model(config.model, vocab)
     summary = fit_model(
@@ -547,8 +632,13 @@ def sample_text(
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """``rnnkit train lm`` options: the run configuration plus --text, --resume, --overwrite."""
+    """``rnnkit train lm`` options: the run configuration plus --text or --tokens, --resume,
+    --overwrite."""
     parser.add_argument("--text", metavar="FILE", help="corpus to train on (= --data.text)")
+    parser.add_argument(
+        "--tokens", metavar="DIR",
+        help="or a token directory from `rnnkit data prepare`, memory-mapped (= --data.tokens)",
+    )
     add_run_arguments(parser, RunConfig)
 
 
@@ -556,25 +646,39 @@ def fit_run(
     config: RunConfig, *, run_dir: Path, resume: bool = False, overwrite: bool = False
 ) -> tuple[TrainSummary, LanguageModel, Vocabulary]:
     """Train on the data ``config.data`` names: ``category<TAB>text`` sequences when
-    ``conditional``, else the corpus file ``text``.
+    ``conditional``, else the token directory ``tokens`` or the corpus file ``text``.
 
     Returns:
         As :func:`fit_language_model`.
+
+    Raises:
+        FileNotFoundError, ValueError: the data cannot be read (the message names the
+            setting), before anything is written.
     """
-    if config.data.conditional:
-        records = read_categorised(config.data.text)
-        return fit_conditional_language_model(
-            config, records, run_dir=run_dir, resume=resume, overwrite=overwrite
+    data = config.data
+    common: dict[str, Any] = {"run_dir": run_dir, "resume": resume, "overwrite": overwrite}
+    if data.conditional:
+        return fit_conditional_language_model(config, read_categorised(data.text), **common)
+    if data.tokens:
+        vocab, ids = open_tokens(data)
+        return fit_token_stream(config, vocab, ids, **common)
+    if Path(data.text).is_dir():
+        prepared = (Path(data.text) / "meta.json").is_file()
+        raise ValueError(
+            f"Setting `data.text` (--text) expects a text file, got the directory "
+            f"{data.text!r}" + ("; to train on its prepared tokens give it as --tokens DIR."
+                                if prepared else ".")
         )
-    text = read_text(config.data.text, name="Setting `data.text` (--text) file")
-    return fit_language_model(config, text, run_dir=run_dir, resume=resume, overwrite=overwrite)
+    text = read_text(data.text, name="Setting `data.text` (--text) file")
+    return fit_language_model(config, text, **common)
 
 
 def train(args: argparse.Namespace) -> int:
     """Run ``rnnkit train lm``."""
     return train_task(
         args, RunConfig, "lm", fit_run, report=_summary_line, kind="language-model",
-        files={"text": "text"}, what="the corpus to train on",
+        files={"text": "text", "tokens": "tokens"}, required={"text": "FILE", "tokens": "DIR"},
+        what="the corpus to train on",
     )
 
 
