@@ -65,6 +65,31 @@ def test_empty_and_binary(tmp_path) -> None:
         read_table(latin)
 
 
+def test_a_header_without_rows_is_refused_naming_the_file(tmp_path) -> None:
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("text,label\n\n", "utf-8")
+    with pytest.raises(ValueError, match=r"^Table file '.*header\.csv' has a header line but no "
+                       r"rows; expected at least one row\.$"):
+        read_table(header_only)
+    # a caller names the option the file came from, in this and every other message
+    name = "Setting `data.train` (--train) file"
+    with pytest.raises(ValueError, match=r"^Setting `data\.train` \(--train\) file '.*header"
+                       r"\.csv' has a header line but no rows"):
+        read_table(header_only, name=name)
+    with pytest.raises(ValueError, match=r"^Setting `data\.train` \(--train\) file '.*header"
+                       r"\.csv' line 1 has no column 'review'"):
+        read_table(header_only, "review", name=name)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"^Setting .*empty\.jsonl' is empty"):
+        read_table(empty, name=name)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,label\nhi,pos\n", "utf-8")
+    with pytest.raises(ValueError, match=r"^Setting .*rows\.csv' line 2 has the label 'pos', "
+                       r"which is not one of"):
+        read_table(rows, name=name).class_ids(["neg"])
+
+
 def test_wrong_delimiter_names_the_delimiter(tmp_path) -> None:
     path = tmp_path / "data.tsv"  # a comma-separated file with a .tsv name
     path.write_text("text,label\nhello,pos\n", "utf-8")

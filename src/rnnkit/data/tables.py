@@ -41,18 +41,23 @@ _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".n
 _OTHER_DELIMITERS = {",": "comma", "\t": "TAB", ";": "semicolon", "|": "bar"}
 
 
-def iter_lines(path: str | os.PathLike[str], kind: str = "Text") -> Iterator[tuple[int, str]]:
+def iter_lines(
+    path: str | os.PathLike[str], kind: str = "Text", *, name: str | None = None
+) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` of a UTF-8 file, line endings kept, numbers from 1.
 
     Args:
         path: the file (``.gz`` is decompressed).
         kind: how messages name the file (``"Table"``, ``"CoNLL-U"``, ...).
+        name: the whole name before the path instead (default ``f"{kind} file"``), e.g.
+            ``"Setting `data.train` (--train) file"``, to name the option it came from.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file is empty, holds a NUL byte (binary) or a line that is not UTF-8;
             the message names the file and the line.
     """
+    where = f"{name or kind + ' file'} {str(path)!r}"
     path = Path(path)
     empty = True
     with open_binary(path) as stream:
@@ -61,20 +66,20 @@ def iter_lines(path: str | os.PathLike[str], kind: str = "Text") -> Iterator[tup
                 empty = False
                 if b"\0" in raw:
                     raise ValueError(
-                        f"{kind} file {str(path)!r} line {number} contains a NUL byte; it looks "
+                        f"{where} line {number} contains a NUL byte; it looks "
                         "binary, expected UTF-8 text."
                     )
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as err:
                     raise ValueError(
-                        f"{kind} file {str(path)!r} line {number} is not valid UTF-8 (byte "
+                        f"{where} line {number} is not valid UTF-8 (byte "
                         f"{err.start + 1} of the line: {err.reason})."
                     ) from None
         except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-            raise ValueError(f"{kind} file {str(path)!r} cannot be decompressed: {err}.") from None
+            raise ValueError(f"{where} cannot be decompressed: {err}.") from None
     if empty:
-        raise ValueError(f"{kind} file {str(path)!r} is empty; expected some lines.")
+        raise ValueError(f"{where} is empty; expected some lines.")
 
 
 def table_format(path: str | os.PathLike[str], format: str | None = None) -> str:
@@ -115,6 +120,7 @@ class ColumnData:
         columns: the requested columns, as given (names or indices).
         values: one list per requested column, one string per row.
         line_numbers: the line of the file each row starts on.
+        name: how messages name the file before its path (see :func:`read_columns`).
     """
 
     path: str
@@ -122,6 +128,7 @@ class ColumnData:
     columns: tuple[str | int, ...]
     values: list[list[str]]
     line_numbers: list[int]
+    name: str = "Table file"
 
     def __len__(self) -> int:
         return len(self.line_numbers)
@@ -136,7 +143,7 @@ def _delimiter_hint(line: str, delimiter: str) -> str:
 
 
 def _resolve_columns(
-    path: Path,
+    where: str,
     header: list[str] | None,
     columns: Sequence[str | int],
     first_line: str,
@@ -150,20 +157,20 @@ def _resolve_columns(
             width = len(header) if header is not None else None
             if column < 0 or (width is not None and column >= width):
                 raise ValueError(
-                    f"Table file {str(path)!r} line 1 has {width} fields; column index "
+                    f"{where} line 1 has {width} fields; column index "
                     f"{column} is out of range."
                 )
             positions.append(column)
         else:
             if header is None:
                 raise ValueError(
-                    f"Column {column!r} is a name but table file {str(path)!r} is read without "
-                    "a header; pass column indices or header=True."
+                    f"{where} is read without a header, so column {column!r} cannot be a "
+                    "name; pass column indices or header=True."
                 )
             if column not in header:
                 hint = _delimiter_hint(first_line, delimiter) if len(header) == 1 else ""
                 raise ValueError(
-                    f"Table file {str(path)!r} line 1 has no column {column!r}; the header "
+                    f"{where} line 1 has no column {column!r}; the header "
                     f"has {header}{hint}."
                 )
             positions.append(header.index(column))
@@ -171,9 +178,15 @@ def _resolve_columns(
 
 
 def _read_delimited(
-    path: Path, columns: Sequence[str | int], delimiter: str, quoting: bool, header: bool
+    path: Path,
+    columns: Sequence[str | int],
+    delimiter: str,
+    quoting: bool,
+    header: bool,
+    name: str,
 ) -> ColumnData:
-    numbered = iter_lines(path, "Table")
+    where = f"{name} {str(path)!r}"
+    numbered = iter_lines(path, name=name)
     current = [0]  # line number of the line csv last pulled
 
     def lines() -> Iterator[str]:
@@ -203,36 +216,39 @@ def _read_delimited(
                 first_line = delimiter.join(row)
                 if header:
                     names = row
-                positions = _resolve_columns(path, names, columns, first_line, delimiter)
+                positions = _resolve_columns(where, names, columns, first_line, delimiter)
                 if header:
                     continue
             if len(row) != width:
-                where = "in the header" if header else "on the first row"
+                first = "in the header" if header else "on the first row"
                 raise ValueError(
-                    f"Table file {str(path)!r} line {start} has {len(row)} fields, expected "
-                    f"{width} as {where}{_delimiter_hint(delimiter.join(row), delimiter)}."
+                    f"{where} line {start} has {len(row)} fields, expected "
+                    f"{width} as {first}{_delimiter_hint(delimiter.join(row), delimiter)}."
                 )
             if positions is None:
-                raise ValueError(f"Table file {str(path)!r} has no header line.")
+                raise ValueError(f"{where} has no header line.")
             for out, position in zip(values, positions, strict=True):
                 if position >= len(row):
                     raise ValueError(
-                        f"Table file {str(path)!r} line {start} has {len(row)} fields; column "
+                        f"{where} line {start} has {len(row)} fields; column "
                         f"index {position} is out of range."
                     )
                 out.append(row[position])
             line_numbers.append(start)
     except csv.Error as err:
         raise ValueError(
-            f"Table file {str(path)!r} line {current[0]} is not valid "
+            f"{where} line {current[0]} is not valid "
             f"{'CSV' if delimiter == ',' else 'delimited text'}: {err}."
         ) from None
     if width is None:
-        raise ValueError(f"Table file {str(path)!r} holds only blank lines; expected rows.")
-    return ColumnData(str(path), names, tuple(columns), values, line_numbers)
+        raise ValueError(f"{where} holds only blank lines; expected rows.")
+    if not line_numbers:
+        raise ValueError(f"{where} has a header line but no rows; expected at least one row.")
+    return ColumnData(str(path), names, tuple(columns), values, line_numbers, name)
 
 
-def _read_jsonl(path: Path, columns: Sequence[str | int]) -> ColumnData:
+def _read_jsonl(path: Path, columns: Sequence[str | int], name: str) -> ColumnData:
+    where = f"{name} {str(path)!r}"
     for column in columns:
         if not isinstance(column, str):
             raise TypeError(
@@ -240,38 +256,38 @@ def _read_jsonl(path: Path, columns: Sequence[str | int]) -> ColumnData:
             )
     values: list[list[str]] = [[] for _ in columns]
     line_numbers: list[int] = []
-    for number, line in iter_lines(path, "JSONL"):
+    for number, line in iter_lines(path, name=name):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise ValueError(
-                f"JSONL file {str(path)!r} line {number} is not valid JSON: {err.msg} at "
+                f"{where} line {number} is not valid JSON: {err.msg} at "
                 f"column {err.colno}."
             ) from None
         if not isinstance(record, dict):
             raise ValueError(
-                f"JSONL file {str(path)!r} line {number} must be a JSON object; got "
+                f"{where} line {number} must be a JSON object; got "
                 f"{type(record).__name__}."
             )
         for out, column in zip(values, columns, strict=True):
             if column not in record:
                 raise ValueError(
-                    f"JSONL file {str(path)!r} line {number} has no key {column!r}; it has "
+                    f"{where} line {number} has no key {column!r}; it has "
                     f"{sorted(record)}."
                 )
             value: Any = record[column]
             if isinstance(value, (dict, list)) or value is None:
                 raise ValueError(
-                    f"JSONL file {str(path)!r} line {number} key {column!r} must be a string or "
+                    f"{where} line {number} key {column!r} must be a string or "
                     f"a number; got {json.dumps(value)[:40]}."
                 )
             out.append(value if isinstance(value, str) else json.dumps(value))
         line_numbers.append(number)
     if not line_numbers:
-        raise ValueError(f"JSONL file {str(path)!r} holds only blank lines; expected records.")
-    return ColumnData(str(path), None, tuple(columns), values, line_numbers)
+        raise ValueError(f"{where} holds only blank lines; expected records.")
+    return ColumnData(str(path), None, tuple(columns), values, line_numbers, name)
 
 
 def read_columns(
@@ -281,6 +297,7 @@ def read_columns(
     format: str | None = None,
     header: bool = True,
     quoting: bool | None = None,
+    name: str | None = None,
 ) -> ColumnData:
     """Read chosen columns of a CSV, TSV or JSONL file as strings.
 
@@ -290,26 +307,30 @@ def read_columns(
         format: ``"csv"``, ``"tsv"`` or ``"jsonl"``; default from the file name.
         header: the first non-blank line names the columns (CSV and TSV).
         quoting: honour ``"`` quotes; default ``True`` for CSV and ``False`` for TSV.
+        name: how the messages name the file before its path (default ``"Table file"``, or
+            ``"JSONL file"``), e.g. ``"Setting `data.train` (--train) file"`` so that a
+            command's error names the option the file came from.
 
     Returns:
         The columns with the line number of every row. Blank lines are skipped.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: empty or binary file, a row whose field count differs from the header
-            (naming the line, with a hint when another delimiter appears), a missing column,
-            bad quoting or bad JSON.
+        ValueError: empty or binary file, a header without rows, a row whose field count
+            differs from the header (naming the line, with a hint when another delimiter
+            appears), a missing column, bad quoting or bad JSON.
     """
     path = Path(path)
     kind = table_format(path, format)
     if isinstance(columns, (str, int)) or not isinstance(columns, Sequence) or not columns:
         raise TypeError(f"Argument `columns` must be a non-empty list; got {columns!r}.")
     if kind == "jsonl":
-        return _read_jsonl(path, columns)
+        return _read_jsonl(path, columns, name or "JSONL file")
     delimiter = TABLE_FORMATS[kind]
     if quoting is None:
         quoting = kind == "csv"
-    return _read_delimited(path, columns, str(delimiter), bool(quoting), header)
+    return _read_delimited(path, columns, str(delimiter), bool(quoting), header,
+                           name or "Table file")
 
 
 @dataclass
@@ -321,12 +342,14 @@ class TextTable:
         texts: one string per row.
         labels: one label string per row (``None`` when no label column was asked for).
         line_numbers: the file line of every row, for error messages.
+        name: how messages name the file before its path (see :func:`read_columns`).
     """
 
     path: str
     texts: list[str]
     labels: list[str] | None
     line_numbers: list[int] = field(repr=False)
+    name: str = field(default="Table file", repr=False)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -349,7 +372,7 @@ class TextTable:
         for label, line in zip(self.labels or [], self.line_numbers, strict=True):
             if label not in index:
                 raise ValueError(
-                    f"Table file {self.path!r} line {line} has the label {label!r}, which is not "
+                    f"{self.name} {self.path!r} line {line} has the label {label!r}, which is not "
                     f"one of the classes {classes}."
                 )
             ids.append(index[label])
@@ -371,7 +394,7 @@ class TextTable:
                 value = float("nan")
             if value != value or value in (float("inf"), float("-inf")):
                 raise ValueError(
-                    f"Table file {self.path!r} line {line} has the label {label!r}; expected a "
+                    f"{self.name} {self.path!r} line {line} has the label {label!r}; expected a "
                     "finite number."
                 )
             out.append(value)
@@ -386,6 +409,7 @@ def read_table(
     format: str | None = None,
     header: bool = True,
     quoting: bool | None = None,
+    name: str | None = None,
 ) -> TextTable:
     """Read texts and labels from a CSV, TSV or JSONL file.
 
@@ -396,6 +420,7 @@ def read_table(
         format: ``"csv"``, ``"tsv"`` or ``"jsonl"``; default from the file name.
         header: the first line names the columns (CSV and TSV).
         quoting: honour ``"`` quotes; default on for CSV, off for TSV.
+        name: how the messages name the file (see :func:`read_columns`).
 
     Returns:
         A :class:`TextTable`.
@@ -416,13 +441,13 @@ def read_table(
     columns: list[str | int] = [text_column]
     if label_column is not None:
         columns.append(label_column)
-    data = read_columns(path, columns, format=format, header=header, quoting=quoting)
+    data = read_columns(path, columns, format=format, header=header, quoting=quoting, name=name)
     for number, (values, column) in enumerate(zip(data.values, columns, strict=True)):
         what = "text" if number == 0 else "label"
         for value, line in zip(values, data.line_numbers, strict=True):
             if not value.strip():
                 raise ValueError(
-                    f"Table file {data.path!r} line {line} has an empty {what} in column "
+                    f"{data.name} {data.path!r} line {line} has an empty {what} in column "
                     f"{column!r}."
                 )
     return TextTable(
@@ -430,4 +455,5 @@ def read_table(
         texts=data.values[0],
         labels=data.values[1] if label_column is not None else None,
         line_numbers=data.line_numbers,
+        name=data.name,
     )

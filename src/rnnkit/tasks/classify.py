@@ -155,11 +155,28 @@ def _columns(data: ClassifyData) -> tuple[str | int, str | int]:
         ) from None
 
 
-def read_labelled(path: str, data: ClassifyData) -> TextTable:
-    """Read a table of texts and labels as the run's data section says."""
+#: How messages name the file of each option (see :func:`read_labelled`).
+TRAIN_FILE = "Setting `data.train` (--train) file"
+VALID_FILE = "Setting `data.valid` (--valid) file"
+EVAL_FILE = "Argument `DATA` file"
+
+
+def read_labelled(path: str, data: ClassifyData, name: str = "Table file") -> TextTable:
+    """Read a table of texts and labels as the run's data section says.
+
+    Args:
+        path: the table.
+        data: the run's data section (format, header, columns).
+        name: how messages name the file before its path, e.g. :data:`TRAIN_FILE`.
+
+    Raises:
+        ValueError: as :func:`rnnkit.data.tables.read_table` (a file without rows included),
+            the message naming the file as ``name`` says.
+    """
     text_column, label_column = _columns(data)
     return read_table(
-        path, text_column, label_column, format=data.format or None, header=data.header
+        path, text_column, label_column, format=data.format or None, header=data.header,
+        name=name,
     )
 
 
@@ -192,17 +209,17 @@ def prepare_data(
             training (naming the line), or fewer than two classes.
     """
     data = config.data
-    table = read_labelled(data.train, data)
+    table = read_labelled(data.train, data, TRAIN_FILE)
     labels = table.classes()
     if len(labels) < 2:
         raise ValueError(
-            f"Table file {data.train!r} has one label ({labels[0]!r}); a classifier needs at "
+            f"{TRAIN_FILE} {data.train!r} has one label ({labels[0]!r}); a classifier needs at "
             "least two classes."
         )
     ids = table.class_ids(labels)
     texts = table.texts
     if data.valid:
-        valid_table = read_labelled(data.valid, data)
+        valid_table = read_labelled(data.valid, data, VALID_FILE)
         valid_texts, valid_ids = valid_table.texts, valid_table.class_ids(labels)
     else:
         train_idx, valid_idx = split_indices(len(texts), data.valid_fraction, data.seed)
@@ -219,15 +236,16 @@ def prepare_data(
     )
     common = {"batch_size": data.batch_size, "pad_id": 0, "max_length": _max_length(data)}
     train = ExampleBatches(
-        _encode_texts(texts, vocab, data, f"Table file {data.train!r}"),
+        _encode_texts(texts, vocab, data, f"{TRAIN_FILE} {data.train!r}"),
         labels=ids,
         shuffle=True,
         bucket_size=data.bucket_size or None,
         seed=data.seed,
         **common,
     )
+    valid_where = f"{VALID_FILE} {data.valid!r}" if data.valid else f"{TRAIN_FILE} {data.train!r}"
     valid = ExampleBatches(
-        _encode_texts(valid_texts, vocab, data, f"Table file {data.valid or data.train!r}"),
+        _encode_texts(valid_texts, vocab, data, valid_where),
         labels=valid_ids,
         **common,
     )
@@ -360,11 +378,11 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
     """
     config = run_config_of(run, RunConfig)
     data = config.data
-    table = read_labelled(path, data)
+    table = read_labelled(path, data, EVAL_FILE)
     labels = run.model.class_names()
     ids = table.class_ids(labels)
     batches = ExampleBatches(
-        _encode_texts(table.texts, run.vocab, data, f"Table file {path!r}"),
+        _encode_texts(table.texts, run.vocab, data, f"{EVAL_FILE} {path!r}"),
         labels=ids,
         batch_size=64,
         pad_id=0,
