@@ -118,7 +118,7 @@ class TrainConfig:
     metric: str = "loss"  # validation metric that picks the best checkpoint and stops early
     mode: Literal["min", "max"] = "min"  # whether a smaller or a larger `metric` is better
     patience: int = 0  # early stopping: evaluations without improvement tolerated (0 = off)
-    seed: int = 0  # seeds python, numpy and torch at the start of a fresh run (rank added)
+    seed: int = 0  # seeds python, numpy, torch: initial weights (rnnkit train), a fresh run (+rank)
     log_every: int = 10  # write a training row to metrics.csv every N steps
     divergence: Literal["stop", "lower_lr"] = "stop"  # on a nan/inf loss or gradient
     divergence_factor: float = 0.5  # divergence = lower_lr: lr factor after each divergence
