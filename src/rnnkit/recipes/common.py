@@ -177,6 +177,7 @@ def line_plot(
     logy: bool = False,
     note: str | None = None,
     styles: Mapping[str, str] | None = None,
+    smooth: int = 0,
 ) -> Path:
     """Draw one line per series into ``RUN/filename`` (a PNG) and return its path.
 
@@ -188,12 +189,16 @@ def line_plot(
         logy: a logarithmic y axis.
         note: a sentence printed under the plot (what it shows).
         styles: label -> matplotlib format string (``"o"``, ``"--"``...).
+        smooth: when above 1, each series is drawn faintly and its trailing mean over
+            ``smooth`` points over it (for noisy per-step or per-epoch curves).
 
     Raises:
-        ValueError: no series.
+        ValueError: no series, or a negative ``smooth``.
     """
     if not series:
         raise ValueError("Argument `series` must hold at least one curve, got none.")
+    if smooth < 0:
+        raise ValueError(f"Argument `smooth` expects a non-negative integer, got {smooth!r}.")
     import textwrap
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -207,11 +212,20 @@ def line_plot(
     tiny = np.finfo(np.float64).tiny
     for label, (xs, ys) in series.items():
         y = np.asarray(ys, dtype=np.float64)
+        style, kwargs = (styles or {}).get(label, "-"), {}
+        if smooth > 1:
+            from rnnkit.train.plots import rolling_mean
+
+            (faint,) = ax.plot(list(xs), np.maximum(y, tiny) if logy else y, "-", alpha=0.25,
+                               linewidth=0.7)
+            y = np.asarray(rolling_mean(y.tolist(), smooth))
+            label, kwargs = f"{label} ({smooth}-point mean)", {"color": faint.get_color()}
         if logy:
             y = np.maximum(y, tiny)
-        ax.plot(list(xs), y, (styles or {}).get(label, "-"), label=label)
+        ax.plot(list(xs), y, style, label=label, **kwargs)
     if logy:
         ax.set_yscale("log")
+        _round_decades(ax)
     if all(isinstance(x, (int, np.integer)) for xs, _ in series.values() for x in xs):
         from matplotlib.ticker import MaxNLocator
 
@@ -227,6 +241,21 @@ def line_plot(
     else:
         fig.tight_layout()
     return ctx.save_figure(fig, filename)
+
+
+def _round_decades(ax: Any) -> None:
+    """On a log axis spanning many decades, ticks every 1, 2, 5, 10, 20, 50... decades (at most
+    eight), so the labels read 10⁻⁵⁰, 10⁻¹⁰⁰ rather than matplotlib's 10⁻⁵⁴, 10⁻⁸⁷."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    low, high = ax.get_ylim()
+    lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    if hi - lo <= 12:
+        return
+    step = next(s for s in (2, 5, 10, 20, 25, 50, 100) if (hi - lo) / s <= 8)
+    first = math.ceil(lo / step) * step
+    ax.yaxis.set_major_locator(FixedLocator([10.0**k for k in range(first, hi + 1, step)]))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def resolve_data(ctx: RecipeContext, dataset: str, filename: str | None = None) -> Path:
