@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rnnkit.recipes.common import RecipeContext, fmt, line_plot, table
+from rnnkit.recipes.common import RecipeContext, fmt, table
 from rnnkit.reference.trace import explain
 
 __all__ = ["ELMAN_PARAMS", "INPUTS", "JORDAN_PARAMS", "Settings", "run"]
@@ -112,19 +112,35 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
         "Jordan network only its output y(t-1), one number in (0, 1), through w."
     )
     steps = list(range(1, len(INPUTS) + 1))
-    line_plot(
-        ctx, "elman_jordan.png",
-        {
-            "Elman y(t)": (steps, results["elman"]["outputs"]),
-            "Jordan y(t)": (steps, results["jordan"]["outputs"]),
-            "Elman h₁(t)": (steps, [h[0] for h in results["elman"]["hidden"]]),
-            "Jordan h₁(t)": (steps, [h[0] for h in results["jordan"]["hidden"]]),
-            "Elman h₂(t)": (steps, [h[1] for h in results["elman"]["hidden"]]),
-            "Jordan h₂(t)": (steps, [h[1] for h in results["jordan"]["hidden"]]),
-        },
-        title="Worked example: Elman vs Jordan network on the same weights",
-        xlabel="time step t", ylabel="value",
-        styles={"Elman y(t)": "o-", "Jordan y(t)": "s--", "Elman h₁(t)": "o-",
-                "Jordan h₁(t)": "s--", "Elman h₂(t)": "o-", "Jordan h₂(t)": "s--"},
-    )
+    _plot(ctx, steps, results)
     return results
+
+
+def _plot(ctx: RecipeContext, steps: list[int], results: dict[str, Any]) -> None:
+    """y(t), h₁(t) and h₂(t) side by side, Elman against Jordan in each panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.6))
+    FigureCanvasAgg(fig)
+    panels = (("output y(t)", [[y] for y in results["elman"]["outputs"]],
+               [[y] for y in results["jordan"]["outputs"]], 0),
+              ("hidden unit h₁(t)", results["elman"]["hidden"], results["jordan"]["hidden"], 0),
+              ("hidden unit h₂(t)", results["elman"]["hidden"], results["jordan"]["hidden"], 1))
+    for k, (label, elman, jordan, unit) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, k + 1)
+        ax.plot(steps, [v[unit] for v in elman], "o-", color="tab:blue", label="Elman")
+        ax.plot(steps, [v[unit] for v in jordan], "s--", color="tab:orange", label="Jordan")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("time step t")
+        ax.set_xticks(steps)
+        ax.set_ylim(-1.08, 1.08)
+        ax.axhline(0.0, color="grey", linewidth=0.6)
+        ax.grid(alpha=0.3)
+        if k == 0:
+            ax.set_ylabel("value")
+            ax.legend(fontsize=8)
+    fig.suptitle("Elman vs Jordan network, same weights: equal at t = 1, apart from t = 2 "
+                 "(Elman feeds back h(t-1), Jordan y(t-1))", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    ctx.save_figure(fig, "elman_jordan.png")
