@@ -209,31 +209,56 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
         "and targets on one scale, and fresh sequences instead of 8 fixed ones (which a model "
         "big enough for the product memorises)."
     )
-    _plot(ctx, yt_np, {k: r["prediction"] for k, r in runs.items()})
+    labels = {"course": f"course: Elman {settings.course_hidden}, {settings.train_sequences} "
+                        "fixed sequences",
+              "better_fixed_data": f"better model, {settings.train_sequences} fixed sequences",
+              "better": f"better: LSTM {settings.better_hidden}, fresh sequences"}
+    _plot(ctx, yt_np, runs, labels)
     for r in runs.values():
         r.pop("prediction")
     return {"noise_variance": noise_var, **runs, "test_mse": runs["better"]["test_mse"],
             "test_mse_mean": runs["better"]["test_mse_mean"]}
 
 
-def _plot(ctx: RecipeContext, truth: np.ndarray, predictions: dict[str, torch.Tensor]) -> None:
+def _plot(
+    ctx: RecipeContext, truth: np.ndarray, runs: dict[str, dict[str, Any]], labels: dict[str, str]
+) -> None:
+    """Per output: predictions against the ground truth (left) and each model's error with
+    the noise band (right), first steps of test sequence 1; test MSEs beside the errors."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 6))
+    fig = Figure(figsize=(11, 6.6))
     FigureCanvasAgg(fig)
-    T = min(50, truth.shape[1])
+    grid = fig.add_gridspec(2, 2, width_ratios=(3, 2))
+    T = min(40, truth.shape[1])
     steps = np.arange(T)
-    for k, name in enumerate(("y1(t) = 5·x1(t) − 0.2·x3(t−1) + noise",
-                              "y2(t) = 25·x2(t−1)·x3(t−3) + noise")):
-        ax = fig.add_subplot(2, 1, k + 1)
-        ax.plot(steps, truth[0, :T, k], "k.-", label="ground truth", linewidth=1)
-        for label, pred in predictions.items():
-            ax.plot(steps, pred[0, :T, k].numpy(), "-", label=f"{label} model", alpha=0.8)
-        ax.set_title(f"{name} — first {T} steps of test sequence 1", fontsize=10)
+    colors = {"course": "tab:red", "better_fixed_data": "tab:orange", "better": "tab:green"}
+    for k, name in enumerate(("y1(t) = 5·x1(t) − 0.2·x3(t−1) + 0.1ε",
+                              "y2(t) = 25·x2(t−1)·x3(t−3) + 0.1ε")):
+        ax = fig.add_subplot(grid[k, 0])
+        ax.plot(steps, truth[0, :T, k], "k.", label="ground truth (noisy)", markersize=7)
+        err_ax = fig.add_subplot(grid[k, 1])
+        err_ax.axhspan(-2 * NOISE_STD, 2 * NOISE_STD, color="grey", alpha=0.25,
+                       label="noise ±2σ")
+        for key, r in runs.items():
+            pred = r["prediction"][0, :T, k].numpy()
+            ax.plot(steps, pred, "-", color=colors[key], alpha=0.85, linewidth=1.3,
+                    label=labels[key])
+            err_ax.plot(steps, pred - truth[0, :T, k], "-", color=colors[key], linewidth=1.1,
+                        label=f"test MSE {r['test_mse'][k]:.3f}")
+        ax.set_title(f"{name}: test sequence 1, first {T} steps", fontsize=10)
         ax.set_xlabel("time step t")
         ax.set_ylabel(f"y{k + 1}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        err_ax.set_title(f"error in y{k + 1}: prediction − ground truth", fontsize=10)
+        err_ax.set_xlabel("time step t")
+        err_ax.set_ylabel("error")
+        err_ax.grid(alpha=0.3)
+        err_ax.legend(fontsize=7.5, loc="lower left", framealpha=0.9)
+    handles, texts = ax.get_legend_handles_labels()
+    fig.legend(handles, texts, loc="lower center", ncol=len(texts), fontsize=8.5, frameon=False)
+    fig.suptitle("Delayed regression: predictions on fresh test sequences (noise variance 0.01)",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     ctx.save_figure(fig, "predictions.png")
