@@ -244,14 +244,21 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
         "training (no whole sentence can be memorised) make the model rely on words like "
         "'not' and 'liked'."
     )
+    names = {"course": f"course: GRU {settings.course_hidden}, last of {MAX_CHARS} padded "
+                       f"characters, lr {settings.course_lr:g}",
+             "better": f"better: GRU {settings.better_hidden}, max over time, word dropout, "
+                       f"lr {settings.better_lr:g}"}
+    note = ("Full batch of the 11 training sentences, measured in training mode (dropout on, "
+            "and word dropout for the better model): hence the spikes. Faint: every epoch; "
+            "solid: the mean of the last 20 epochs.")
     for index, (name, label) in enumerate((("cost.png", "cost (cross-entropy)"),
                                            ("accuracy.png", "training accuracy"))):
         line_plot(
             ctx, name,
-            {f"{key} model": (list(range(1, len(curves[key][index]) + 1)), curves[key][index])
+            {names[key]: (list(range(1, len(curves[key][index]) + 1)), curves[key][index])
              for key in ("course", "better")},
             title=f"Character GRU sentiment: {label} per epoch (seed {ctx.seed})",
-            xlabel="epoch", ylabel=label,
+            xlabel="epoch", ylabel=label, smooth=20, note=note,
         )
     results["probabilities"] = main
     results["course_probabilities"] = results["course"]["per_seed"][0]["probabilities"]
