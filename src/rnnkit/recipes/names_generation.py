@@ -218,7 +218,8 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
                               f"{settings.weight_decay:g}"),
     ):
         model, losses = _train(names, vocab, settings, ctx.seed, regularised)
-        curves[label] = (list(range(1, len(losses) + 1)), losses)
+        curves[f"{label} (last {fmt(losses[-1], 3)})"] = (list(range(1, len(losses) + 1)),
+                                                          losses)
         ctx.say("")
         ctx.say(f"Model {label}: final training loss {fmt(losses[-1], 4)} nats per letter")
         rows, per = [], {}
@@ -252,7 +253,14 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
            "in this run regularisation did not lower the count; flatter sampling (more letters "
            "to choose from, a higher temperature) is what makes new names.")
     )
+    counts = "; ".join(
+        f"{label} {course[strategy]['copies']} → {reg[strategy]['copies']}"
+        for label, strategy in (("top-1", "top-1"), ("top-3", "top-3"),
+                                ("sampling at T = 1.5", "sample T=1.5")))
     line_plot(ctx, "loss.png", curves,
               title="Names generation: training loss (negative log-likelihood per letter)",
-              xlabel="epoch", ylabel="NLL (nats per letter)")
+              xlabel="epoch", ylabel="NLL (nats per letter)",
+              note=(f"Copies of training names among {settings.samples} generated, as trained → "
+                    f"regularised: {counts}. The lower training loss goes with more "
+                    "copying."))
     return results
