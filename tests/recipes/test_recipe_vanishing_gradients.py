@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
+
 from rnnkit.recipes import run_recipe
+from rnnkit.recipes.vanishing_gradients import INITS, Settings, flow_curves
+from rnnkit.reference.flow import gradient_flow
+from rnnkit.reference.network import Network
 
 
 def test_gradient_flow_facts_and_clipping(tmp_path: Path) -> None:
@@ -35,3 +40,18 @@ def test_gradient_flow_facts_and_clipping(tmp_path: Path) -> None:
     assert None not in clipped["loss"] and clipped["loss"][-1] < clipped["loss"][0]
     for name in ("cells.png", "init_rnn.png", "init_lstm.png", "init_gru.png", "clipping.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_gradient_norms_are_measured_below_float64_square_underflow() -> None:
+    # Squaring a gradient of 1e-200 gives 0 in float64; the recipe's norms must not.
+    settings = Settings(steps=200, hidden_size=16)
+    small = ("rnn", INITS["small (±0.1/√H)"])
+    norms = flow_curves(settings, 0, {"small": small})["small"]
+    assert np.all(norms > 0) and norms[0] < 1e-160
+    # where squaring is still safe they equal the reference engine's gradient_flow
+    net = Network("rnn", settings.input_size, settings.hidden_size)
+    params = net.init_params(0, scale=0.1 / np.sqrt(settings.hidden_size))
+    x = np.random.default_rng(0).normal(size=(1, settings.steps, settings.input_size))
+    reference = gradient_flow(net, params, x)
+    safe = reference > 1e-150
+    np.testing.assert_allclose(norms[safe], reference[safe], rtol=1e-12)

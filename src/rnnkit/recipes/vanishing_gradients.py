@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from rnnkit.recipes.common import RecipeContext, line_plot, table
-from rnnkit.reference.flow import gradient_flow
 from rnnkit.reference.network import Network
 from rnnkit.reference.optim import SGD, clip_grad_norm
 
@@ -98,8 +97,25 @@ def flow_curves(
         params = _params(net, seed, options)
         params["weight_hh_l0"] = params["weight_hh_l0"] * gain
         with np.errstate(over="ignore"):
-            curves[label] = gradient_flow(net, params, x)
+            curves[label] = _gradient_norms(net, params, x)
     return curves
+
+
+def _gradient_norms(net: Network, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``‖dL/dh_t‖`` for every ``t`` of one sequence, ``L`` the sum of the last step's outputs.
+
+    What :func:`rnnkit.reference.flow.gradient_flow` computes, with the norm taken as
+    ``m·‖g/m‖`` (``m`` the largest ``|g_i|``): squaring first makes every norm below about
+    1e-154 read 0 in float64, although the gradients themselves go on down to 1e-308.
+    """
+    fwd = net.forward(params, x)
+    d_out = np.zeros_like(fwd.outputs)
+    d_out[:, -1] = 1.0
+    grads = net.backward(params, fwd, d_out, state_grads=True)
+    g = grads.state_grads[0][0][0]  # type: ignore[index]   # [T, H], the one sequence
+    m = np.abs(g).max(axis=1)
+    safe = np.where(m > 0, m, 1.0)
+    return m * np.sqrt(((g / safe[:, None]) ** 2).sum(axis=1))
 
 
 def _kept(norms: np.ndarray) -> float:
@@ -124,7 +140,7 @@ def _describe(curves: dict[str, np.ndarray], steps: int) -> str:
     """One sentence: each curve's fraction of the gradient left at t = 0, most first."""
     kept = {label: _kept(n) for label, n in curves.items()}
     ranked = sorted(kept, key=lambda k: -kept[k] if np.isfinite(kept[k]) else np.inf)
-    parts = ", ".join(f"{label} {kept[label]:.1e}" for label in ranked)
+    parts = "; ".join(f"{label}: {kept[label]:.1e}" for label in ranked)
     return (f"Fraction of the last step's gradient norm left after {steps - 1} steps back, "
             f"most first: {parts}.")
 
@@ -173,6 +189,7 @@ def _plot_clipping(
     ctx: RecipeContext,
     flow: np.ndarray,
     runs: dict[str, dict[str, list[float | None]]],
+    settings: Settings,
     note: str,
 ) -> None:
     import textwrap
@@ -186,22 +203,34 @@ def _plot_clipping(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 3, 1)
     ax.semilogy(range(len(flow)), flow, color="tab:red")
+    ax.set_title("gradient through time, at initialisation", fontsize=10)
     ax.set_xlabel("time step t (the loss is on the last step)")
-    ax.set_ylabel("‖dL/dh_t‖ at initialisation")
+    ax.set_ylabel("‖dL/dh_t‖")
     ax.grid(True, which="both", alpha=0.3)
-    for k, (key, ylabel) in enumerate((("loss", "training loss (MSE)"),
-                                       ("grad_norm", "gradient norm before clipping"))):
+    styles = {"no clipping": dict(color="tab:blue", marker="X", markersize=9, zorder=3),
+              "clipped": dict(color="tab:orange", marker="o", markersize=3)}
+    for k, (key, title, ylabel) in enumerate((
+        ("loss", "training loss", "MSE"),
+        ("grad_norm", "gradient norm before clipping", "‖dL/dθ‖"),
+    )):
         ax = fig.add_subplot(1, 3, k + 2)
         for label, record in runs.items():
             values = [v for v in record[key] if v is not None]
-            ax.semilogy(range(1, len(values) + 1), np.maximum(values, 1e-300), "o-",
-                        markersize=3, label=label)
+            style = styles["no clipping" if label == "no clipping" else "clipped"]
+            if label == "no clipping" and record["loss"][-1] is None:
+                label += f" (loss not finite after step {len(values)})"
+            ax.semilogy(range(1, len(values) + 1), np.maximum(values, 1e-300), "-",
+                        label=label, **style)  # type: ignore[arg-type]
+        if key == "grad_norm":
+            ax.axhline(settings.clip_norm, color="grey", linestyle="--",
+                       label=f"clipped to norm {settings.clip_norm:g} before the update")
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("SGD step")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Exploding gradients: ReLU RNN, W_hh = identity × gain, with and "
-                 "without clipping", fontsize=10)
+    fig.suptitle(f"Exploding gradients: ReLU RNN, W_hh = {settings.explode_gain:g} × identity, "
+                 f"plain SGD (lr {settings.lr:g}) with and without clipping", fontsize=11)
     fig.text(0.5, 0.01, wrapped, ha="center", va="bottom", fontsize=8)
     fig.tight_layout(rect=(0, extra / (4.4 + extra), 1, 0.95))
     ctx.save_figure(fig, "clipping.png")
@@ -294,6 +323,6 @@ def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
         f"is larger than lr × {settings.clip_norm:g} = {settings.lr * settings.clip_norm:g} and "
         "training goes on. Clipping bounds the step, not the cause: the direction is kept."
     )
-    _plot_clipping(ctx, explode, runs, note)
+    _plot_clipping(ctx, explode, runs, settings, note)
     results["exploding"] = {"norms": explode, "kept": _kept(explode), "training": runs}
     return results
