@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from rnnkit.nn import GRU
-from rnnkit.recipes.common import RecipeContext, fmt, line_plot, one_thread, table
+from rnnkit.recipes.common import RecipeContext, fmt, one_thread, table
 
 __all__ = [
     "REDUCED_BOUND",
@@ -407,32 +407,65 @@ def _plot(
     curves: dict[str, list[float]],
     out: dict[str, dict[str, Any]],
 ) -> None:
+    """``estimates.png``: each filter's estimate of both state components on the first test
+    sequence; ``training.png``: the GRU's training loss against the best filter's test MSE."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 7))
+    from rnnkit.train.plots import rolling_mean
+
+    colors = {"Kalman filter": "tab:blue", "GRU": "tab:orange",
+              "extended Kalman filter": "tab:green"}
+    short = {"Kalman filter": ("KF", "kalman_mse"), "GRU": ("GRU", "rnn_mse"),
+             "extended Kalman filter": ("EKF", "ekf_mse")}
+    fig = Figure(figsize=(10, 6.8))
     FigureCanvasAgg(fig)
+    handles: dict[str, Any] = {}
     for row, (key, series) in enumerate(shown.items()):
+        mse = ", ".join(f"{short[label][0]} {out[key][short[label][1]]:.3f}"
+                        for label in series if label != "truth")
         for dim in range(2):
             ax = fig.add_subplot(2, 2, 2 * row + dim + 1)
             steps = np.arange(1, series["truth"].shape[0] + 1)
             for label, values in series.items():
-                style = "k.-" if label == "truth" else "-"
-                ax.plot(steps, values[:, dim], style, label=label, linewidth=1)
-            ax.set_title(f"{key} system, h{dim + 1} — test sequence 1", fontsize=10)
+                if label == "truth":
+                    (line,) = ax.plot(steps, values[:, dim], "k.-", linewidth=1)
+                    label = "true state"
+                else:
+                    (line,) = ax.plot(steps, values[:, dim], "-", color=colors[label],
+                                      linewidth=1.2)
+                handles.setdefault(label, line)
+            ax.set_title(f"{key} system, h{dim + 1}" + (f" (test MSE: {mse})" if dim == 0
+                                                        else ""), fontsize=9.5)
             ax.set_xlabel("time step t")
+            ax.set_ylabel(f"h{dim + 1}(t) and its estimates")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles),
+               fontsize=9, frameon=False)
+    fig.suptitle("Filtering from noisy observations: test sequence 1 (the MSEs are over all "
+                 "test sequences, both components)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     ctx.save_figure(fig, "estimates.png")
-    series = {}
-    for key, losses in curves.items():
-        steps = list(range(1, len(losses) + 1))
-        series[f"GRU training loss, {key}"] = (steps, losses)
-        series[f"best filter test MSE, {key}"] = (
-            [1, len(losses)], [out[key]["best_filter_mse"]] * 2)
-    line_plot(ctx, "training.png", series, title="GRU training: squared error per step",
-              xlabel="Adam step (fresh batch each)", ylabel="mean ‖ĥ − h‖²", logy=True,
-              styles={k: "--" for k in series if k.startswith("best")},
-              note="Dashed: the test MSE of the Kalman filter (linear) and of the better of the "
-                   "linear and extended Kalman filters (nonlinear).")
+
+    window = 50
+    fig = Figure(figsize=(10, 3.8))
+    FigureCanvasAgg(fig)
+    for k, (key, losses) in enumerate(curves.items()):
+        ax = fig.add_subplot(1, 2, k + 1)
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, losses, color="tab:orange", alpha=0.25, linewidth=0.6)
+        ax.plot(steps, rolling_mean(losses, window), color="tab:orange",
+                label=f"GRU training loss ({window}-step mean)")
+        best = "Kalman filter" if key == "linear" else "better of KF and EKF"
+        ax.axhline(out[key]["best_filter_mse"], color="tab:blue", linestyle="--",
+                   label=f"{best}: test MSE {out[key]['best_filter_mse']:.3f}")
+        ax.set_ylim(0.8 * min(min(losses), out[key]["best_filter_mse"]),
+                    1.1 * max(out[key]["best_filter_mse"], float(np.percentile(losses, 99))))
+        ax.set_title(f"{key} system (GRU test MSE {out[key]['rnn_mse']:.3f})", fontsize=10)
+        ax.set_xlabel("Adam step (a fresh batch each)")
+        ax.set_ylabel("mean ‖ĥ − h‖² per step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("GRU filter training", fontsize=11)
+    fig.tight_layout()
+    ctx.save_figure(fig, "training.png")
