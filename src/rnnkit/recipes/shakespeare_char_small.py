@@ -167,13 +167,13 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
            if spikes else "")
     )
     ctx.say(message.rstrip())
-    _plot(ctx, runs, settings.window)
+    _plot(ctx, runs, settings.window, len(text))
     for r in runs.values():
         r.pop("losses")
     return {"chars": len(text), "vocab_size": len(vocab), **runs}
 
 
-def _plot(ctx: RecipeContext, runs: dict[str, dict[str, Any]], window: int) -> None:
+def _plot(ctx: RecipeContext, runs: dict[str, dict[str, Any]], window: int, chars: int) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -186,10 +186,15 @@ def _plot(ctx: RecipeContext, runs: dict[str, dict[str, Any]], window: int) -> N
         steps = range(1, len(losses) + 1)
         ax.plot(steps, losses, color=color, alpha=0.25, linewidth=0.7)
         ax.plot(steps, rolling_mean(losses, window), color=color,
-                label=f"{label} ({window}-step rolling average)")
+                label=f"{label} (last {window} steps: {rolling_mean(losses, window)[-1]:.3f})")
+    low = min(min(r["losses"]) for r in runs.values())
+    high = max(max(r["losses"]) for r in runs.values())
+    if high > 20 * low:  # a memorised text: the last tenths of a nat need a log axis
+        ax.set_yscale("log")
     ax.set_xlabel("training step (one chunk)")
     ax.set_ylabel("cross-entropy (nats per character)")
-    ax.set_title("Tiny Shakespeare, first characters: training loss per chunk")
+    ax.set_title(f"Tiny Shakespeare, first {chars:,} characters: training loss per chunk "
+                 f"(faint) and its {window}-step rolling average", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
