@@ -51,7 +51,7 @@ from rnnkit.tasks.common import (
     token_head_arguments,
     train_task,
 )
-from rnnkit.train import TrainSummary
+from rnnkit.train import TrainSummary, seed_everything
 
 __all__ = [
     "HELP",
@@ -273,6 +273,7 @@ def fit_classifier(
         raise ValueError(
             f"Option `model.binary` needs exactly two classes; the training data has {labels}."
         )
+    seed_everything(config.train.seed)  # the initial weights follow train.seed
     model = SequenceClassifier(
         len(labels),
         pooling=m.pooling,

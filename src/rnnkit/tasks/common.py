@@ -29,7 +29,7 @@ from rnnkit.config import (
 )
 from rnnkit.data.batching import Batch, PaddedBatches
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.train import Trainer, TrainSummary, seed_everything
+from rnnkit.train import Trainer, TrainSummary
 from rnnkit.train.distributed import is_main_process
 
 __all__ = [
@@ -248,9 +248,11 @@ def train_task(
 ) -> int:
     """Run ``rnnkit train TASK``: resolve the configuration, seed, ``fit`` it, print the summary.
 
-    Every task's command goes through here, so ``train.seed`` fixes the model's initial
-    weights as well as the training that follows: two runs of one command end with the same
-    weights.
+    Every task's ``fit`` seeds the generators with ``train.seed`` just before it builds the
+    model (the trainer seeds its loop again), so the seed fixes the initial weights as well
+    as the training: two runs of one command -- or of ``rnnkit demo``, or of a recipe that
+    calls a task's ``fit`` -- end with the same weights. A resumed run loads its weights and
+    generator states over these.
 
     Args:
         args: the parsed command line.
@@ -264,10 +266,6 @@ def train_task(
         0, the command's exit status.
     """
     config, run_dir = resolve_run_config(cls, args, task, **resolve)
-    # ``fit`` builds the model before the trainer seeds its loop, so the initial weights
-    # would otherwise come from whatever the global generators held (a resumed run loads its
-    # weights and generator states over these).
-    seed_everything(config.train.seed)
     summary = fit(config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite)[0]
     if is_main_process():  # under torchrun every rank gets here; one line is enough
         line = report(summary, run_dir) if report else summary_line(

@@ -51,7 +51,7 @@ from rnnkit.tasks.common import (
     run_config_of,
     train_task,
 )
-from rnnkit.train import TrainSummary
+from rnnkit.train import TrainSummary, seed_everything
 
 __all__ = [
     "HELP",
@@ -282,6 +282,7 @@ def fit_regressor(
     config.data.input_columns = input_names
     config.data.target_columns = target_names
     data, m = config.data, config.model
+    seed_everything(config.train.seed)  # the initial weights follow train.seed
     model = SequenceRegressor(
         len(input_names),
         train_y.shape[-1],

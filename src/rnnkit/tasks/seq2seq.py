@@ -43,7 +43,7 @@ from rnnkit.tasks.common import (
     fit_model,
     train_task,
 )
-from rnnkit.train import TrainSummary
+from rnnkit.train import TrainSummary, seed_everything
 
 __all__ = [
     "HELP",
@@ -371,6 +371,7 @@ def fit_seq2seq(
         pad_id=int(target.pad_id),  # type: ignore[arg-type]
     )
     m = config.model
+    seed_everything(config.train.seed)  # the initial weights follow train.seed
     model = Seq2Seq(
         src_vocab_size=len(source),
         tgt_vocab_size=len(target),

@@ -57,7 +57,7 @@ from rnnkit.tasks.common import (
     token_head_arguments,
     train_task,
 )
-from rnnkit.train import TrainSummary
+from rnnkit.train import TrainSummary, seed_everything
 
 __all__ = [
     "HELP",
@@ -230,6 +230,7 @@ def _build_model(
         char_vocab = Vocabulary.build(
             ["".join(s.words) for s in sentences], level="char", specials=CHAR_SPECIALS
         ).itos
+    seed_everything(config.train.seed)  # the initial weights follow train.seed
     model = SequenceTagger(
         len(tags),
         labels=tags,
