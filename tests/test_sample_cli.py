@@ -129,3 +129,18 @@ def test_bad_options_are_one_sentence(runs, capsys, argv, message) -> None:
 def test_a_missing_run_is_named(tmp_path, capsys) -> None:
     code, _, err = sample(capsys, str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
+
+
+def test_word_level_predict_spaces_the_continuation_and_notes_unknown_words(runs, capsys):
+    run = str(runs / "word")
+    code = main(["predict", run, "to be", "to be zebra", "--length", "4", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["input"] for r in rows] == ["to be", "to be zebra"]
+    for row in rows:
+        gap = "" if row["continuation"][:1].isspace() else " "
+        assert row["text"] == f"{row['input']}{gap}{row['continuation']}"
+    assert "'zebra' (input 2)" in captured.err and "<unk>" in captured.err
+    assert main(["predict", run, "to be", "--length", "4"]) == 0
+    assert capsys.readouterr().out == rows[0]["text"] + "\n"

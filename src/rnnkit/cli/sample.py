@@ -22,6 +22,8 @@ import json
 import sys
 from typing import Any
 
+from rnnkit.tasks.lm import join_continuation
+
 __all__ = ["add_arguments", "encode_prime", "join_continuation", "run"]
 
 
@@ -116,31 +118,6 @@ def encode_prime(vocab: Any, prime: str, *, warn: bool = True) -> list[int]:
             print(f"rnnkit sample: note: {kind}s not in the vocabulary, mapped to <unk>: {listed}.",
                   file=sys.stderr)
     return vocab.encode(tokens)
-
-
-def join_continuation(level: str, prime: str, text: str) -> str:
-    r"""The prompt followed by its continuation, joined as the vocabulary level joins tokens.
-
-    Characters follow each other directly; words are separated by one space, except where
-    the prompt already ends or the continuation already starts with whitespace (a line
-    break, for instance).
-
-    Args:
-        level: the vocabulary's level, ``"char"`` or ``"word"``.
-        prime: the prompt as given.
-        text: the generated continuation.
-
-    Example:
-        >>> join_continuation("word", "the zebra", "sat down")
-        'the zebra sat down'
-        >>> join_continuation("char", "the zeb", "ra sat")
-        'the zebra sat'
-        >>> join_continuation("word", "the zebra", "\nit sat")
-        'the zebra\nit sat'
-    """
-    if level == "char" or not prime or not text or prime[-1].isspace() or text[0].isspace():
-        return prime + text
-    return f"{prime} {text}"
 
 
 def _default_start(vocab: Any) -> list[int]:

@@ -30,7 +30,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["TASKS", "Run", "get_task", "load_run", "resolve_option_aliases"]
+__all__ = ["TASKS", "Run", "get_task", "load_run"]
 
 #: task name -> module under rnnkit.tasks
 TASKS: dict[str, str] = {
@@ -96,45 +96,6 @@ def load_run(directory: str | Path, *, best: bool = True, device: str = "cpu") -
     if isinstance(vocab, dict) and vocab.get("format") == "rnnkit.vocabulary":
         vocab = Vocabulary.from_dict(vocab)
     return Run(directory=root, model=model, config=config, task=task, vocab=vocab)
-
-
-def resolve_option_aliases(argv: Sequence[str], cls: type) -> list[str]:
-    """Let ``--max-steps`` stand for ``--train.max_steps`` when exactly one section has it.
-
-    Top-level fields and dotted keys pass unchanged; a bare key that is a field of exactly
-    one section of ``cls`` gets that section's prefix. Anything else is left for the parser
-    to refuse.
-
-    >>> from dataclasses import dataclass, field
-    >>> from rnnkit.config import TrainConfig
-    >>> @dataclass
-    ... class R:
-    ...     out: str = ""
-    ...     train: TrainConfig = field(default_factory=TrainConfig)
-    >>> resolve_option_aliases(["--max-steps", "5", "--out=x", "--train.lr", "1"], R)
-    ['--train.max_steps', '5', '--out=x', '--train.lr', '1']
-    """
-    import dataclasses
-
-    top = {f.name for f in dataclasses.fields(cls)}
-    owners: dict[str, list[str]] = {}
-    for f in dataclasses.fields(cls):
-        # a section is a field whose default is itself a configuration dataclass
-        default = (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        )
-        if dataclasses.is_dataclass(default):
-            for sub in dataclasses.fields(default):
-                owners.setdefault(sub.name, []).append(f.name)
-    out: list[str] = []
-    for item in argv:
-        if item.startswith("--") and len(item) > 2:
-            key, eq, value = item[2:].partition("=")
-            name = key.replace("-", "_")
-            if "." not in name and name not in top and len(owners.get(name, [])) == 1:
-                item = f"--{owners[name][0]}.{name}{eq}{value}"
-        out.append(item)
-    return out
 
 
 def read_input_lines(inputs: Sequence[str]) -> list[str]:

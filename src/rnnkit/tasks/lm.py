@@ -59,7 +59,7 @@ from rnnkit.tasks.common import (
 from rnnkit.tasks.common import (
     default_run_dir as default_run_dir,  # re-exported: rnnkit.cli.demo imports it from here
 )
-from rnnkit.train import TrainSummary
+from rnnkit.train import TrainSummary, seed_everything
 
 __all__ = [
     "HELP",
@@ -72,6 +72,7 @@ __all__ = [
     "fit_language_model",
     "fit_run",
     "fit_token_stream",
+    "join_continuation",
     "open_tokens",
     "read_categorised",
     "render_tokens",
@@ -403,6 +404,7 @@ def fit_conditional_language_model(
     train = [records[i] for i in order[n_valid:]]
     train_data = _category_batches(train, vocab, categories, data.batch_size, shuffle=True)
     valid_data = _category_batches(valid, vocab, categories, data.batch_size, shuffle=False)
+    seed_everything(config.train.seed)  # the initial weights follow train.seed
     model = _language_model(config.model, vocab, categories)
     summary = fit_model(
         model, train_data, valid_data, config, run_dir, "language_model",
@@ -469,6 +471,7 @@ def fit_token_stream(
                    else ("The corpus given", "--data.text"))
     check_resumed_vocab(run_dir, vocab, resume, given=given, hint=hint)
     train_data, valid_data = _split(ids, config.data)
+    seed_everything(config.train.seed)  # the initial weights follow train.seed
     model = _language_model(config.model, vocab)
     summary = fit_model(
         model, train_data, valid_data, config, run_dir, "language_model",
@@ -757,6 +760,7 @@ def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[
     length = getattr(args, "length", 100)
     temperature = getattr(args, "temperature", 0.0)
     seed = getattr(args, "seed", 0)
+    level = run.vocab.level
     if run.model.config.categories:
         out = []
         for line in lines:
@@ -767,25 +771,57 @@ def predict_lines(run: Any, lines: list[str], args: argparse.Namespace) -> list[
             )
             out.append(
                 {"input": line, "category": category.strip(), "prime": prime,
-                 "continuation": text}
+                 "continuation": text, "text": join_continuation(level, prime, text)}
             )
         return out
-    return [
-        {
-            "input": line,
-            "continuation": sample_text(
-                run.model, run.vocab, line, length, temperature=temperature, seed=seed
-            ),
-        }
-        for line in lines
-    ]
+    out = []
+    for line in lines:
+        text = sample_text(run.model, run.vocab, line, length, temperature=temperature, seed=seed)
+        out.append({"input": line, "continuation": text,
+                    "text": join_continuation(level, line, text)})
+    return out
+
+
+def predict_tokens(run: Any, lines: list[str]) -> tuple[Vocabulary, list[list[str]]]:
+    """The vocabulary :func:`predict_lines` encodes prompts with, and each line's prompt
+    tokens (after the TAB of a conditional run's line): ``rnnkit predict`` names those that
+    become ``<unk>``."""
+    if run.model.config.categories:
+        lines = [line.partition("\t")[2] for line in lines]
+    return run.vocab, [run.vocab.tokenize(line) for line in lines]
+
+
+def join_continuation(level: str, prime: str, text: str) -> str:
+    r"""The prompt followed by its continuation, joined as the vocabulary level joins tokens.
+
+    Characters follow each other directly; words are separated by one space, except where
+    the prompt already ends or the continuation already starts with whitespace (a line
+    break, for instance).
+
+    Args:
+        level: the vocabulary's level, ``"char"`` or ``"word"``.
+        prime: the prompt as given.
+        text: the generated continuation.
+
+    Example:
+        >>> join_continuation("word", "the zebra", "sat down")
+        'the zebra sat down'
+        >>> join_continuation("char", "the zeb", "ra sat")
+        'the zebra sat'
+        >>> join_continuation("word", "the zebra", "\nit sat")
+        'the zebra\nit sat'
+    """
+    if level == "char" or not prime or not text or prime[-1].isspace() or text[0].isspace():
+        return prime + text
+    return f"{prime} {text}"
 
 
 def format_prediction(prediction: dict[str, Any]) -> str:
-    """One line of ``rnnkit predict`` output for a language model."""
+    """One line of ``rnnkit predict`` output for a language model: the prompt and its
+    continuation (after the category, TAB-separated, for a conditional run)."""
     if "category" in prediction:
-        return f"{prediction['category']}\t{prediction['prime']}{prediction['continuation']}"
-    return prediction["input"] + prediction["continuation"]
+        return f"{prediction['category']}\t{prediction['text']}"
+    return prediction["text"]
 
 
 def summary_json(summary: TrainSummary) -> str:
