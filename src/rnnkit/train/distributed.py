@@ -134,11 +134,13 @@ def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:
     what its own rows count: the sum of their ``row_tokens`` (a classifier's 1 per row, a
     translation's target lengths), else of their ``lengths``, else ``T`` per row. A batch
     whose ``num_tokens`` none of these explains is taken to count alike on every row, and is
-    refused when it cannot.
+    refused when it cannot. A batch with fewer rows than ranks (an epoch's last, say) leaves
+    the last ranks an empty part: zero rows, ``num_tokens`` 0, so that rank only joins the
+    gradient average with weight 0 (the trainer runs no forward pass on it).
 
     Raises:
-        ValueError: fewer rows than ranks, a stream whose rows do not divide evenly, or a
-            ``num_tokens`` that cannot be divided among the rows.
+        ValueError: a stream whose rows do not divide evenly, or a ``num_tokens`` that cannot
+            be divided among the rows.
 
     Example:
         >>> b = Batch(inputs=torch.arange(12).view(4, 3), targets=torch.arange(12).view(4, 3))
@@ -152,11 +154,6 @@ def shard_batch(batch: Batch, ctx: DistributedContext) -> Batch:
     if not ctx.enabled:
         return batch
     rows = batch.batch_size
-    if rows < ctx.world_size:
-        raise ValueError(
-            f"Argument `batch` expects at least one row per process ({ctx.world_size}), "
-            f"got {rows} rows."
-        )
     if batch.stream and rows % ctx.world_size:
         raise ValueError(
             f"Argument `batch` is a stream chunk, whose {rows} rows must divide evenly over "

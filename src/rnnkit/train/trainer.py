@@ -525,11 +525,12 @@ class Trainer:
             state = None
             for raw in data:
                 batch = self._prepare(raw)
+                run = self._stand_in(raw) if batch.batch_size == 0 else batch
                 state = state if batch.stream else None
-                outputs, loss, state = self._forward(batch, state)
+                outputs, loss, state = self._forward(run, state)
                 loss_sum += float(loss) * batch.num_tokens
                 tokens += batch.num_tokens
-                for name, (s, c) in self._batch_metrics(outputs, batch).items():
+                for name, (s, c) in self._batch_metrics(outputs, run, batch).items():
                     acc = sums.setdefault(name, [0.0, 0.0])
                     acc[0] += s
                     acc[1] += c
@@ -719,9 +720,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self._prepare(raw)
+        run = self._stand_in(raw) if batch.batch_size == 0 else batch
         state = self.stream_state if batch.stream else None
         with training_precision(self.config.precision, self.device.type):
-            outputs, loss, new_state = self._forward(batch, state)
+            outputs, loss, new_state = self._forward(run, state)
         loss.backward()
         reduce_gradients(self.params, batch.num_tokens, self.ctx)
         loss_value = float(loss.detach())
@@ -744,7 +746,7 @@ class Trainer:
         acc.loss_sum += loss_value * batch.num_tokens
         acc.tokens += batch.num_tokens
         acc.steps += 1
-        for name, (s, c) in self._batch_metrics(outputs, batch).items():
+        for name, (s, c) in self._batch_metrics(outputs, run, batch).items():
             pair = acc.metrics.setdefault(name, [0.0, 0.0])
             pair[0] += s
             pair[1] += c
@@ -872,6 +874,16 @@ class Trainer:
             )
         return shard_batch(raw, self.ctx).to(self.device)
 
+    def _stand_in(self, raw: Batch) -> Batch:
+        """The first row of ``raw``, run by a rank whose part of it is empty (fewer rows than
+        ranks): its loss and metrics weigh 0 and its gradient enters the average with weight
+        0, but every rank makes the same collective calls with the same metric names."""
+        def first(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[:1]
+
+        return Batch(inputs=raw.inputs[:1], targets=first(raw.targets),
+                     lengths=first(raw.lengths), stream=raw.stream).to(self.device)
+
     def _forward(self, batch: Batch, state: Any) -> tuple[Any, torch.Tensor, Any]:
         if batch.stream:
             forward_stream = getattr(self.model, "forward_stream", None)
@@ -891,7 +903,11 @@ class Trainer:
             )
         return outputs, loss, new_state
 
-    def _batch_metrics(self, outputs: Any, batch: Batch) -> dict[str, tuple[float, float]]:
+    def _batch_metrics(
+        self, outputs: Any, batch: Batch, counted: Batch | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """The model's metric sums and counts on ``batch``; all zero when the batch counted
+        (``counted``, default ``batch``) is an empty part run on a stand-in."""
         metrics = getattr(self.model, "metrics", None)
         if metrics is None:
             return {}
@@ -904,7 +920,8 @@ class Trainer:
                 "Expected model.metrics() to return {name: (sum, count)}, got "
                 f"{type(result).__name__}."
             )
-        return {str(k): (float(v[0]), float(v[1])) for k, v in result.items()}
+        scale = 0.0 if counted is not None and counted.batch_size == 0 else 1.0
+        return {str(k): (scale * float(v[0]), scale * float(v[1])) for k, v in result.items()}
 
     def _log_train(self) -> None:
         acc = self.interval
