@@ -228,7 +228,7 @@ def _plot(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 6.6))
+    fig = Figure(figsize=(11, 7.0))
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, 2, width_ratios=(3, 2))
     T = min(40, truth.shape[1])
@@ -239,26 +239,25 @@ def _plot(
         ax = fig.add_subplot(grid[k, 0])
         ax.plot(steps, truth[0, :T, k], "k.", label="ground truth (noisy)", markersize=7)
         err_ax = fig.add_subplot(grid[k, 1])
-        err_ax.axhspan(-2 * NOISE_STD, 2 * NOISE_STD, color="grey", alpha=0.25,
-                       label="noise ±2σ")
+        err_ax.axhspan(-2 * NOISE_STD, 2 * NOISE_STD, color="grey", alpha=0.25)
         for key, r in runs.items():
             pred = r["prediction"][0, :T, k].numpy()
+            mse = ", ".join(f"y{j + 1} {v:.3f}" for j, v in enumerate(r["test_mse"]))
             ax.plot(steps, pred, "-", color=colors[key], alpha=0.85, linewidth=1.3,
-                    label=labels[key])
-            err_ax.plot(steps, pred - truth[0, :T, k], "-", color=colors[key], linewidth=1.1,
-                        label=f"test MSE {r['test_mse'][k]:.3f}")
+                    label=f"{labels[key]} (test MSE {mse})")
+            err_ax.plot(steps, pred - truth[0, :T, k], "-", color=colors[key], linewidth=1.1)
         ax.set_title(f"{name}: test sequence 1, first {T} steps", fontsize=10)
         ax.set_xlabel("time step t")
         ax.set_ylabel(f"y{k + 1}")
         ax.grid(alpha=0.3)
-        err_ax.set_title(f"error in y{k + 1}: prediction − ground truth", fontsize=10)
+        err_ax.set_title(f"error in y{k + 1}: prediction − ground truth\n(grey: the noise, "
+                         f"±2σ = ±{2 * NOISE_STD:g})", fontsize=10)
         err_ax.set_xlabel("time step t")
         err_ax.set_ylabel("error")
         err_ax.grid(alpha=0.3)
-        err_ax.legend(fontsize=7.5, loc="lower left", framealpha=0.9)
     handles, texts = ax.get_legend_handles_labels()
-    fig.legend(handles, texts, loc="lower center", ncol=len(texts), fontsize=8.5, frameon=False)
+    fig.legend(handles, texts, loc="lower center", ncol=2, fontsize=8.5, frameon=False)
     fig.suptitle("Delayed regression: predictions on fresh test sequences (noise variance 0.01)",
                  fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     ctx.save_figure(fig, "predictions.png")
