@@ -61,8 +61,8 @@ DATA: dict[str, str | None] = {
     "kalman": None,
 }
 
-#: The keys every recipe's ``results["benchmark"]`` holds (issue 8's contract); ``table`` is
-#: optional.
+#: The keys every recipe's ``results["benchmark"]`` holds (issue 8's contract); ``table`` and
+#: ``finding`` are optional.
 BENCHMARK_KEYS: tuple[str, ...] = ("metric", "value", "higher_is_better", "target",
                                    "target_text", "met", "published", "setting", "wall_seconds")
 
@@ -201,8 +201,8 @@ def result_record(
     Returns:
         The benchmark's keys (``recipe``, ``metric``, ``value``, ``higher_is_better``,
         ``target``, ``target_text``, ``met``, ``published``, ``setting``, ``wall_seconds``,
-        ``table`` when there is one) plus ``date``, ``command``, ``run_dir``, ``plots``,
-        ``machine``.
+        ``table`` and ``finding`` when there are) plus ``date``, ``command``, ``run_dir``,
+        ``plots``, ``machine``.
 
     Raises:
         ValueError: the output is for another recipe, or has no complete ``benchmark`` dict.
@@ -224,8 +224,9 @@ def result_record(
     record["value"] = float(record["value"])
     record["target"] = float(record["target"])
     record["wall_seconds"] = float(record["wall_seconds"])
-    if "table" in bench:
-        record["table"] = bench["table"]
+    for optional in ("table", "finding"):  # a finding: what the numbers say beyond the target
+        if bench.get(optional):
+            record[optional] = bench[optional]
     record.update(date=date, command=command, run_dir=results.get("run_dir"),
                   plots=results.get("plots", []), machine=machine)
     return record

@@ -379,6 +379,8 @@ def render_quality(results_dir: Path, markdown_dir: Path) -> str:
         lines += ["", f"### {name}", "",
                   f"{result.get('metric', '')}, measured {str(result.get('date', '?'))[:10]}:", ""]
         lines += dict_table(table)
+        if result.get("finding"):
+            lines += ["", str(result["finding"])]
     return "\n".join(lines)
 
 
