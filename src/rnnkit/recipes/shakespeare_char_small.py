@@ -174,28 +174,37 @@ def _run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:
 
 
 def _plot(ctx: RecipeContext, runs: dict[str, dict[str, Any]], window: int, chars: int) -> None:
+    """Each model's loss per chunk (faint) under its rolling average; epochs along the top."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.8))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    smooth = {}
     for (key, label), color in zip((("relu_rnn", "ReLU RNN"), ("lstm", "LSTM")),
                                    ("tab:blue", "tab:orange"), strict=True):
-        losses = runs[key]["losses"]
-        steps = range(1, len(losses) + 1)
-        ax.plot(steps, losses, color=color, alpha=0.25, linewidth=0.7)
-        ax.plot(steps, rolling_mean(losses, window), color=color,
-                label=f"{label} (last {window} steps: {rolling_mean(losses, window)[-1]:.3f})")
-    low = min(min(r["losses"]) for r in runs.values())
-    high = max(max(r["losses"]) for r in runs.values())
-    if high > 20 * low:  # a memorised text: the last tenths of a nat need a log axis
+        r = runs[key]
+        steps = range(1, len(r["losses"]) + 1)
+        smooth[key] = rolling_mean(r["losses"], window)
+        ax.plot(steps, r["losses"], color=color, alpha=0.18, linewidth=0.6)
+        ax.plot(steps, smooth[key], color=color,
+                label=f"{label}: lowest epoch loss {r['best_epoch_loss']:.3f} (epoch "
+                      f"{r['best_epoch']}), last epoch {r['epoch_losses'][-1]:.3f}")
+    low = min(min(v) for v in smooth.values())
+    high = max(max(v) for v in smooth.values())
+    if high > 20 * low:  # a memorised text: the last hundredths of a nat need a log axis
         ax.set_yscale("log")
-    ax.set_xlabel("training step (one chunk)")
+        ax.set_ylim(0.5 * low, 1.5 * high)  # chunks far below the averages are cut off
+    per_epoch = len(runs["lstm"]["losses"]) / len(runs["lstm"]["epoch_losses"])
+    top = ax.secondary_xaxis("top", functions=(lambda s: s / per_epoch,
+                                               lambda e: e * per_epoch))
+    top.set_xlabel("epoch")
+    ax.set_xlabel("training step (one chunk of characters)")
     ax.set_ylabel("cross-entropy (nats per character)")
-    ax.set_title(f"Tiny Shakespeare, first {chars:,} characters: training loss per chunk "
-                 f"(faint) and its {window}-step rolling average", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    ax.set_title(f"Tiny Shakespeare, first {chars:,} characters: training loss\n(faint: each "
+                 f"chunk; solid: {window}-step rolling average)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8.5, loc="lower left")
     fig.tight_layout()
     ctx.save_figure(fig, "loss.png")
