@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -21,16 +19,13 @@ def prime_fn(model: LanguageModel):
     return run
 
 
-@pytest.mark.parametrize("matvec", ["torch", "numpy"])
 @pytest.mark.parametrize(("cell", "nonlinearity"), CELLS)
 @pytest.mark.parametrize("num_layers", [1, 3])
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_equals_the_model_step(
-    cell: str, nonlinearity: str, num_layers: int, batch_size: int, matvec: str
-) -> None:
+def test_equals_the_model_step(cell: str, nonlinearity: str, num_layers: int, batch_size: int):
     model = LanguageModel(11, 5, 7, num_layers, cell=cell, nonlinearity=nonlinearity).eval()
-    fast = model.generation_step(batch_size, matvec=matvec)
-    assert isinstance(fast, GenerationStep) and fast.matvec == matvec
+    fast = model.generation_step(batch_size)
+    assert isinstance(fast, GenerationStep)
     tokens = torch.randint(0, 11, (batch_size,))
     slow_state = fast_state = None
     with torch.inference_mode():
@@ -55,9 +50,8 @@ def test_sampling_and_beam_search_give_the_same_sequences(cell: str, nonlinearit
     assert torch.equal(fast, slow)
 
 
-@pytest.mark.parametrize("matvec", ["torch", "numpy"])
-def test_every_step_reuses_its_buffers(matvec: str) -> None:
-    fast = LanguageModel(9, 4, 6, 3).eval().generation_step(matvec=matvec)
+def test_every_step_reuses_its_buffers() -> None:
+    fast = LanguageModel(9, 4, 6, 3).eval().generation_step()
     with torch.inference_mode():
         logits, state = fast(torch.tensor([1]), None)
         pointers = [logits.data_ptr(), *(s.data_ptr() for s in state)]
@@ -75,30 +69,8 @@ def test_other_layers_and_training_mode_fall_back_to_step() -> None:
         GenerationStep(peephole)
 
 
-def test_auto_picks_the_faster_product_by_timing_both(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rnnkit.models import language_model as lm
-
-    model = LanguageModel(9, 4, 6, 2, cell="gru").eval()
-    calls = {"torch": 0, "numpy": 0}
-    for name in calls:
-        real = getattr(lm, f"_{name}_product")
-
-        def slow(*args, name=name, real=real):  # numpy made slow: auto must pick torch
-            calls[name] += 1
-            if name == "numpy":
-                time.sleep(0.002)
-            return real(*args)
-
-        monkeypatch.setattr(lm, f"_{name}_product", slow)
-    fast = GenerationStep(model)
-    assert fast.matvec == "torch" and calls["torch"] == calls["numpy"] >= 10
-    assert lm._faster_product([torch.zeros(6, 18)], 1) in ("torch", "numpy")
-
-
 def test_bad_arguments_are_named() -> None:
     model = LanguageModel(9, 4, 6, 1).eval()
-    with pytest.raises(ValueError, match=r"`matvec` must be one of \['auto', 'torch', 'numpy'\]"):
-        GenerationStep(model, matvec="blas")
     with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got 0"):
         GenerationStep(model, 0)
     with pytest.raises(ValueError, match=r"`tokens` must have shape \(2,\)"):

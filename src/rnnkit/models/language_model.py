@@ -41,12 +41,10 @@ recurrence), which is what sampling at batch 1 should use.
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -577,13 +575,12 @@ class LanguageModel(nn.Module):
         logits, new_state = self.run(tokens[:, None], state)
         return logits[:, -1], new_state
 
-    def generation_step(self, batch_size: int = 1, matvec: str = "auto") -> Any:
+    def generation_step(self, batch_size: int = 1) -> Any:
         """The fastest ``step(tokens, state) -> (logits, state)`` for generating ``batch_size``
-        rows: a :class:`GenerationStep` for plain LSTM, GRU and Elman layers in eval mode
-        (``matvec`` as there), else :meth:`step`. Build it when the weights are final (it
-        copies them)."""
+        rows: a :class:`GenerationStep` for plain LSTM, GRU and Elman layers in eval mode,
+        else :meth:`step`. Build it when the weights are final (it copies them)."""
         if not self.training and GenerationStep.supports(self):
-            return GenerationStep(self, batch_size, matvec=matvec)
+            return GenerationStep(self, batch_size)
         return self.step
 
     def metrics(
@@ -617,16 +614,6 @@ class GenerationStep:
 
     (GRU layers keep separate input and hidden products, as their candidate gate needs.)
 
-    At batch 1 each product is a matrix-vector product that reads its whole weight matrix,
-    so a step costs about one pass over the weights through memory, whichever library does
-    it -- but not every BLAS streams a matrix-vector product at the speed of memory: torch's
-    CPU builds use MKL, which on AMD processors ran these products about 1.3× slower than
-    NumPy's OpenBLAS (a 3×512 LSTM: 619 against 821 characters/s, one thread). On the CPU
-    the products may therefore run through NumPy, on arrays that share the buffers' memory
-    (no copy): ``matvec="numpy"``; ``"torch"`` keeps them in torch; ``"auto"`` (the default)
-    times both on the largest weight matrix when the step is built and keeps the faster
-    (:attr:`matvec` says which). Both compute the same products; their last bits may differ.
-
     The returned logits and state are these buffers: the next call overwrites them (an
     adaptive softmax's log-probabilities are a new tensor each step). Passing
     back the state it returned costs nothing; any other state (``None``, a state from
@@ -636,13 +623,10 @@ class GenerationStep:
     Args:
         model: a :class:`LanguageModel` whose cell is ``lstm``, ``gru`` or ``rnn``.
         batch_size: ``B``, the rows every call takes.
-        matvec: who computes the products: ``"auto"``, ``"torch"`` or ``"numpy"`` (CPU
-            only; on another device ``"auto"`` means torch).
 
     Raises:
-        ValueError: a cell this class does not cover (see :meth:`supports`), a
-            ``batch_size`` that is not a positive integer, or an unknown ``matvec`` (or
-            ``"numpy"`` for a model that is not on the CPU).
+        ValueError: a cell this class does not cover (see :meth:`supports`), or a
+            ``batch_size`` that is not a positive integer.
 
     Example:
         >>> model = LanguageModel(vocab_size=7, embedding_dim=4, hidden_size=5, num_layers=2)
@@ -655,14 +639,7 @@ class GenerationStep:
         True
     """
 
-    def __init__(
-        self, model: LanguageModel, batch_size: int = 1, matvec: str = "auto"
-    ) -> None:
-        if matvec not in ("auto", "torch", "numpy"):
-            raise ValueError(
-                "Argument `matvec` must be one of ['auto', 'torch', 'numpy'], got "
-                f"{matvec!r}."
-            )
+    def __init__(self, model: LanguageModel, batch_size: int = 1) -> None:
         if not self.supports(model):
             raise ValueError(
                 "Argument `model` must be a LanguageModel with a plain lstm, gru or rnn cell for "
@@ -708,15 +685,6 @@ class GenerationStep:
                 weight = torch.cat([p["weight_ih"], p["weight_hh"]], dim=1)[order]
                 self.weights.append(weight.t().contiguous())
                 self.biases.append((b_ih + b_hh)[order].expand(B, G).contiguous())
-        if matvec == "numpy" and first.device.type != "cpu":
-            raise ValueError(
-                "Argument `matvec='numpy'` needs a model on the CPU, got one on "
-                f"{first.device.type}."
-            )
-        if matvec == "auto":
-            matvec = _faster_product(self.weights, B) if first.device.type == "cpu" else "torch"
-        self.matvec = matvec
-        self.product = _numpy_product if matvec == "numpy" else _torch_product
         G = self.biases[0].shape[1]
         if self.cell == "gru":
             self.x = torch.zeros(B, D, **kw)
@@ -779,7 +747,7 @@ class GenerationStep:
         if self.cell == "lstm":
             g, tmp = self.gates, self.tmp
             for k in range(self.num_layers):
-                self.product(g, self.biases[k], self.layer_inputs[k], self.weights[k])
+                torch.addmm(self.biases[k], self.layer_inputs[k], self.weights[k], out=g)
                 g[:, : 3 * H].sigmoid_()
                 g[:, 3 * H :].tanh_()
                 c = self.c[k]
@@ -790,7 +758,7 @@ class GenerationStep:
         elif self.cell == "rnn":
             g = self.gates
             for k in range(self.num_layers):
-                self.product(g, self.biases[k], self.layer_inputs[k], self.weights[k])
+                torch.addmm(self.biases[k], self.layer_inputs[k], self.weights[k], out=g)
                 if self.nonlinearity == "tanh":
                     torch.tanh(g, out=self.hs[k])
                 else:
@@ -800,8 +768,8 @@ class GenerationStep:
             x, gx, gh, tmp = self.x, self.gx, self.gh, self.tmp
             for k in range(self.num_layers):
                 h = self.h[k]
-                self.product(gx, self.biases[k], x, self.weights[k])
-                self.product(gh, self.biases_hh[k], h, self.weights_hh[k])
+                torch.addmm(self.biases[k], x, self.weights[k], out=gx)
+                torch.addmm(self.biases_hh[k], h, self.weights_hh[k], out=gh)
                 rz = gx[:, : 2 * H].add_(gh[:, : 2 * H]).sigmoid_()
                 n = gx[:, 2 * H :].addcmul_(rz[:, :H], gh[:, 2 * H :]).tanh_()
                 torch.sub(h, n, out=tmp)  # h' = (1 - z) n + z h = n + z (h - n)
@@ -810,42 +778,5 @@ class GenerationStep:
             top = self.h[-1]
         if self.adaptive is not None:  # log-probabilities, a new tensor each step
             return self.adaptive.log_prob(top), self.state
-        self.product(self.logits, self.decoder_bias, top, self.decoder_weight)
+        torch.addmm(self.decoder_bias, top, self.decoder_weight, out=self.logits)
         return self.logits, self.state
-
-
-def _torch_product(
-    out: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
-) -> None:
-    """``out = bias + x @ weight`` in torch (one ``addmm``)."""
-    torch.addmm(bias, x, weight, out=out)
-
-
-def _numpy_product(
-    out: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
-) -> None:
-    """``out = bias + x @ weight`` with the product in NumPy's BLAS, on arrays that share the
-    tensors' memory (CPU tensors; ``out`` contiguous)."""
-    np.matmul(x.numpy(), weight.numpy(), out=out.numpy())
-    out.add_(bias)
-
-
-def _faster_product(weights: Sequence[torch.Tensor], batch_size: int, rounds: int = 12) -> str:
-    """``"torch"`` or ``"numpy"``: whichever computes ``bias + x @ W`` faster for the largest
-    of ``weights`` at ``batch_size`` rows (median of ``rounds`` timed products each, taking
-    turns after two warm-up rounds)."""
-    weight = max(weights, key=lambda w: w.numel())
-    x = torch.randn(batch_size, weight.shape[0], dtype=weight.dtype)
-    bias = torch.zeros(batch_size, weight.shape[1], dtype=weight.dtype)
-    out = torch.empty_like(bias)
-    candidates: dict[str, Callable[..., None]] = {"torch": _torch_product,
-                                                  "numpy": _numpy_product}
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    with torch.inference_mode():
-        for r in range(rounds + 2):
-            for name, product in candidates.items():
-                start = time.perf_counter()
-                product(out, bias, x, weight)
-                if r >= 2:
-                    times[name].append(time.perf_counter() - start)
-    return min(times, key=lambda name: sorted(times[name])[len(times[name]) // 2])
