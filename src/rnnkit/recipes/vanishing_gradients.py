@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.recipes.common import RecipeContext, line_plot, table
+from rnnkit.reference.flow import gradient_flow
 from rnnkit.reference.network import Network
 from rnnkit.reference.optim import SGD, clip_grad_norm
 
@@ -97,25 +98,8 @@ def flow_curves(
         params = _params(net, seed, options)
         params["weight_hh_l0"] = params["weight_hh_l0"] * gain
         with np.errstate(over="ignore"):
-            curves[label] = _gradient_norms(net, params, x)
+            curves[label] = gradient_flow(net, params, x)
     return curves
-
-
-def _gradient_norms(net: Network, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """``‖dL/dh_t‖`` for every ``t`` of one sequence, ``L`` the sum of the last step's outputs.
-
-    What :func:`rnnkit.reference.flow.gradient_flow` computes, with the norm taken as
-    ``m·‖g/m‖`` (``m`` the largest ``|g_i|``): squaring first makes every norm below about
-    1e-154 read 0 in float64, although the gradients themselves go on down to 1e-308.
-    """
-    fwd = net.forward(params, x)
-    d_out = np.zeros_like(fwd.outputs)
-    d_out[:, -1] = 1.0
-    grads = net.backward(params, fwd, d_out, state_grads=True)
-    g = grads.state_grads[0][0][0]  # type: ignore[index]   # [T, H], the one sequence
-    m = np.abs(g).max(axis=1)
-    safe = np.where(m > 0, m, 1.0)
-    return m * np.sqrt(((g / safe[:, None]) ** 2).sum(axis=1))
 
 
 def _kept(norms: np.ndarray) -> float:

@@ -90,7 +90,11 @@ def gradient_flow(
         _, d_out = losses.loss(name, out, targets, mask=mask)
     grads = network.backward(params, fwd, d_out, state_grads=True)
     per_step = grads.state_grads[layer][direction]  # type: ignore[index]   # [B, T, W]
-    return np.sqrt((per_step * per_step).sum(axis=(0, 2)))
+    # ||g|| = m ||g / m|| with m = max |g_i|: squaring first would make every norm below
+    # about 1e-154 read 0 in float64, while vanishing gradients go on down to 1e-308.
+    m = np.abs(per_step).max(axis=(0, 2))  # [T]
+    scaled = per_step / np.where(m > 0, m, 1.0)[None, :, None]
+    return m * np.sqrt((scaled * scaled).sum(axis=(0, 2)))
 
 
 #: Networks compared by :func:`compare_gradient_flow`: label -> (Network options, init options).
