@@ -476,22 +476,29 @@ def render_generate(results_dir: Path) -> str:
         f"{model.get('layers')}×{model.get('hidden')} {model.get('cell', 'lstm').upper()} "
         f"character model (V={model.get('vocab')}, embedding {model.get('embedding')}), "
         f"{data['chars']:,} characters per run, median of {data.get('repeats')} "
-        f"(torch {data.get('torch')}, {data.get('threads')} threads, "
-        f"{data.get('cpu_count')} cores):",
+        f"(torch {data.get('torch')}, {data.get('threads')} "
+        f"thread{'' if data.get('threads') == 1 else 's'}, {data.get('cpu_count')} cores):",
         "",
     ]
-    lines += markdown_table(
-        ["", "characters/s (wall)", "characters/s (CPU)"],
-        [["plain loop (torch.nn.LSTM per character)", _rate(data["plain_chars_per_s_wall"]),
-          _rate(data["plain_chars_per_s_cpu"])],
-         ["rnnkit (`rnnkit.decoding.generate`)", _rate(data["rnnkit_chars_per_s_wall"]),
-          _rate(data["rnnkit_chars_per_s_cpu"])],
-         ["ratio", f"{data['ratio_wall']:.2f}×", f"{data['ratio_cpu']:.2f}×"]],
-    )
+    table = [["plain loop (torch.nn.LSTM per character)", _rate(data["plain_chars_per_s_wall"]),
+              _rate(data["plain_chars_per_s_cpu"])],
+             ["rnnkit (`rnnkit.decoding.generate`)", _rate(data["rnnkit_chars_per_s_wall"]),
+              _rate(data["rnnkit_chars_per_s_cpu"])],
+             ["rnnkit ÷ plain loop", f"{data['ratio_wall']:.2f}×", f"{data['ratio_cpu']:.2f}×"]]
+    if "numpy_chars_per_s_wall" in data:
+        table += [[f"NumPy matrix-vector loop, the yardstick (BLAS threads: "
+                   f"{data.get('numpy_blas_threads', 'default')})",
+                   _rate(data["numpy_chars_per_s_wall"]), _rate(data["numpy_chars_per_s_cpu"])],
+                  ["rnnkit ÷ NumPy loop", f"{data['rnnkit_vs_numpy_wall']:.2f}×",
+                   f"{data['rnnkit_vs_numpy_cpu']:.2f}×"]]
+    lines += markdown_table(["", "characters/s (wall)", "characters/s (CPU)"], table)
     agreement = data.get("greedy_agreement_first_200")
     if agreement is not None:
         lines += ["", f"Greedy decoding agrees on {100 * agreement:.1f}% of the first 200 "
-                      "characters (same weights)."]
+                      "characters with the plain loop"
+                  + (f" and on {100 * data['numpy_greedy_agreement_first_200']:.1f}% with the "
+                     "NumPy loop" if "numpy_greedy_agreement_first_200" in data else "")
+                  + " (same weights)."]
     return "\n".join(lines)
 
 

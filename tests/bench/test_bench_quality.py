@@ -166,11 +166,18 @@ def test_render_speed_sections_from_their_json(tmp_path: Path) -> None:
         "chars": 2000, "repeats": 5, "threads": 1, "torch": "2.13.0+cpu", "cpu_count": 2,
         "plain_chars_per_s_wall": 562.0, "plain_chars_per_s_cpu": 281.7,
         "rnnkit_chars_per_s_wall": 1610.0, "rnnkit_chars_per_s_cpu": 806.5,
-        "ratio_wall": 2.8648, "ratio_cpu": 2.8635, "greedy_agreement_first_200": 1.0}))
+        "ratio_wall": 2.8648, "ratio_cpu": 2.8635, "greedy_agreement_first_200": 1.0,
+        "numpy_chars_per_s_wall": 2000.0, "numpy_chars_per_s_cpu": 1001.0,
+        "rnnkit_vs_numpy_wall": 0.805, "rnnkit_vs_numpy_cpu": 0.8057, "numpy_blas_threads": "1",
+        "numpy_greedy_agreement_first_200": 0.995}))
     text = report.render(tmp_path / "B.md", tmp_path, ["layers", "reference", "generate"])
     assert "| loop | LSTM peephole | 128 | 1 | 140,643 | torch.nn.LSTM | 315,502 | 0.45× |" in text
     assert "| zoneout=0.1 | loop | 512 | 2 | 8,953 | 12,196 | 0.73× | ≥ 0.60× |" in text
-    assert "| ratio | 2.86× | 2.86× |" in text and "2,000 characters per run" in text
+    assert "| rnnkit ÷ plain loop | 2.86× | 2.86× |" in text and "2,000 characters per run" in text
+    assert "| NumPy matrix-vector loop, the yardstick (BLAS threads: 1) | 2,000 | 1,001 |" in text
+    assert "| rnnkit ÷ NumPy loop | 0.81× | 0.81× |" in text
+    assert "(torch 2.13.0+cpu, 1 thread, 2 cores)" in text
+    assert "on 99.5% with the NumPy loop" in text
     assert "Not run yet: `python bench/reference.py`." in text
     assert "rnnkit:quality:begin" not in text  # only the blocks asked for
 
