@@ -5,9 +5,10 @@ drop-in replacements for ``torch.nn.RNN``, ``LSTM`` and ``GRU`` with extra optio
 learned initial state, forget-gate bias, ``lengths=``) and a Jordan layer. The step functions
 both share are in :mod:`rnnkit.nn.functional`. Regularisers (weight drop, locked and
 recurrent dropout, zoneout, embedding dropout) are in :mod:`rnnkit.nn.regularizers`, layer
-normalisation in the cells and :mod:`rnnkit.nn.functional`, per-gate initialisation in
-:mod:`rnnkit.nn.init`; the layers switch each on by an option (``layer_norm=True``,
-``weight_drop=0.5``, ``init="orthogonal"``...). :func:`to_reference` and
+normalisation in the cells and :mod:`rnnkit.nn.functional` (the layer-norm LSTM layer's
+whole-sequence loop, backward by hand, in :mod:`rnnkit.nn.layer_norm_lstm`), per-gate
+initialisation in :mod:`rnnkit.nn.init`; the layers switch each on by an option
+(``layer_norm=True``, ``weight_drop=0.5``, ``init="orthogonal"``...). :func:`to_reference` and
 :func:`from_reference` (:mod:`rnnkit.nn.convert`) move parameters to and from the NumPy
 reference engine; they are imported on first use, so the fast path never loads that engine.
 

@@ -14,6 +14,10 @@ layers -- and runs one of two paths (``layer.path``, shown in ``repr``):
   recurrent product and the gate arithmetic (:data:`rnnkit.nn.functional.STEP_FUNCTIONS`),
   exactly what the cell's ``step`` runs. Per-step options slot in at
   :meth:`RecurrentLayer._run_direction` (masks, zoneout) or the step function (layer norm).
+  The layer-norm LSTM and peephole LSTM (without zoneout or a projection, outside autocast)
+  run their loop as one autograd node per direction instead, with the backward through time
+  written out by hand: :func:`rnnkit.nn.layer_norm_lstm.layer_norm_lstm_sequence`, equal in
+  outputs and gradients to stepping the step function.
 
 Regularisation, normalisation and initialisation options (equations in
 :mod:`rnnkit.nn.regularizers`, :mod:`rnnkit.nn.functional` and :mod:`rnnkit.nn.init`), and
@@ -78,6 +82,7 @@ from rnnkit.nn import functional as RF
 from rnnkit.nn import regularizers as R
 from rnnkit.nn import variants as V
 from rnnkit.nn.init import check_scheme, init_recurrent
+from rnnkit.nn.layer_norm_lstm import layer_norm_lstm_sequence
 from rnnkit.spec import CellSpec, check_nonlinearity, check_output_activation, get_spec
 
 __all__ = ["GRU", "LSTM", "MUT", "RNN", "JordanRNN", "RecurrentLayer"]
@@ -1000,6 +1005,23 @@ class RecurrentLayer(nn.Module):
                 weights.append(masks.unbind(0))
         return tuple(weights)
 
+    def _runs_sequence_function(self, x: Tensor, state: State, params: dict[str, Tensor]) -> bool:
+        """Whether a direction runs :func:`~rnnkit.nn.layer_norm_lstm.layer_norm_lstm_sequence`.
+
+        It covers the layer-norm LSTM and peephole LSTM with recurrent dropout, variable
+        lengths and either direction. Zoneout (checked by the caller) and a projection change
+        the step; under autocast the step's operations would each pick their own precision,
+        which the sequence function's buffers of one dtype do not follow; so those run the
+        step loop, as do mixed dtypes (an ``hx`` of another dtype than the weights).
+        """
+        if not self.layer_norm or self.proj_size or isinstance(self.spec, V.VariantSpec):
+            return False
+        if self.spec.name not in ("lstm", "peephole_lstm"):
+            return False
+        if torch.is_autocast_enabled(x.device.type):
+            return False
+        return all(t.dtype == x.dtype for t in (*state, *params.values()))
+
     def _run_direction(
         self,
         x: Tensor,
@@ -1011,18 +1033,31 @@ class RecurrentLayer(nn.Module):
         suffix: str = "",
     ) -> tuple[Tensor, State]:
         """One layer, one direction: ``x [T, B, I]`` -> outputs ``[T, B, ·]``, final state."""
+        T = x.shape[0]
+        recurrent_mask = None
+        if self.recurrent_dropout and self.training:
+            recurrent_mask = R.dropout_mask(tuple(state[0].shape), self.recurrent_dropout, x)
+            self.last_masks["recurrent" + suffix] = recurrent_mask
+            step = functools.partial(step, recurrent_mask=recurrent_mask)
+        zone = self._zoneout_weights(T, state, x, suffix)
+        if zone is None and self._runs_sequence_function(x, state, params):
+            out, (h_n, c_n) = layer_norm_lstm_sequence(
+                x,
+                (state[0], state[1]),
+                params,
+                reverse=reverse,
+                recurrent_mask=recurrent_mask,
+                step_mask=mask,
+            )
+            if mask is not None:
+                out = out.masked_fill(~mask, 0.0)
+            return out, (h_n, c_n)
         # unbind, not xw[t]: the backward of T index ops would each allocate a [T, B, G*H]
         # gradient (quadratic in T); unbind's backward stacks once.
         if isinstance(self.spec, V.VariantSpec):
             xw = V.project_input(self.spec, x, params).unbind(0)
         else:
             xw = RF.project_input(self.spec.name, x, params, layer_norm=self.layer_norm).unbind(0)
-        T = len(xw)
-        if self.recurrent_dropout and self.training:
-            recurrent_mask = R.dropout_mask(tuple(state[0].shape), self.recurrent_dropout, x)
-            self.last_masks["recurrent" + suffix] = recurrent_mask
-            step = functools.partial(step, recurrent_mask=recurrent_mask)
-        zone = self._zoneout_weights(T, state, x, suffix)
         masks = mask.unbind(0) if mask is not None else None
         ys: list[Tensor] = []
         for t in range(T - 1, -1, -1) if reverse else range(T):
