@@ -200,6 +200,13 @@ def test_sequence_function_backward_twice_with_retain_graph() -> None:
     torch.testing.assert_close(layer.weight_hh_l0.grad, first)
 
 
+def test_second_order_gradient_is_an_error() -> None:
+    layer = _layer()
+    x = leaf(T, B, I)
+    with pytest.raises(RuntimeError, match=r"second-order gradient \(create_graph=True\)"):
+        torch.autograd.grad(layer(x)[0].sum(), x, create_graph=True)
+
+
 def test_output_changed_in_place_is_an_error_as_in_torch() -> None:
     layer = _layer()
     out, _ = layer(leaf(T, B, I))

@@ -10,7 +10,8 @@ keeps ``h``, ``c`` and the recurrent product ``W_hh h`` of each step; its backwa
 through time in reverse, written out by hand: it recomputes each step's layer norms and gates
 from those, sums the gain and bias gradients step by step while the step's tensors are in
 cache, and forms the recurrent weight gradient one product per chunk of about a thousand
-rows (steps × batch). Every per-step result goes into a tensor allocated once per call.
+rows (steps × batch). Per-step results go into tensors allocated once per call, except the
+products, which oneDNN returns fresh.
 
 The equations, per step ``t`` (gate order i, f, g, o; each of the 4 gate blocks normalised
 on its own statistics, ``norm(a) = (a - mean(a)) / sqrt(var(a) + eps)``)::
@@ -43,7 +44,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
 from rnnkit.spec import LAYER_NORM_EPS
 
@@ -78,7 +79,8 @@ def layer_norm_lstm_sequence(
     :func:`rnnkit.nn.functional.layer_norm_lstm_step` (``layer_norm_peephole_lstm_step`` when
     ``params`` holds ``weight_ci``) at every step computes, gradients included, with one
     autograd node for the recurrence (module docstring). Without autograd it runs the same
-    forward loop and keeps nothing.
+    forward loop and keeps nothing. The node's backward is not itself differentiable: a
+    backward with ``create_graph=True`` through it raises a RuntimeError.
 
     Args:
         x: inputs of every step, ``[T, B, I]``.
@@ -160,8 +162,8 @@ def _normalize(a: Tensor, norm: Tensor, rstd: Tensor, scratch: Tensor) -> None:
     Written into given tensors: torch's layer norm returns fresh ones, and on the CPU a fresh
     [B, 4H] (or [B, H]) result every step costs page faults (the allocator hands such blocks
     back to the system and maps them anew): at B=64, H=512 its layer norm measured 0.25 ms a
-    step in the loop, these passes 0.07 ms. Sums, not means: ``torch.mean(out=)`` adds a
-    division and a copy, so the ``1/H`` rides on the next operation instead.
+    step in the loop, these passes under 0.1 ms. Sums, not means: ``torch.mean(out=)`` adds
+    a division and a copy, so the ``1/H`` rides on the next operation instead.
     """
     scale = 1.0 / a.shape[-1]
     total = torch.sum(a, -1, keepdim=True, out=rstd)  # rstd's storage, until it is rstd
@@ -358,10 +360,17 @@ class _LayerNormLSTMSequence(torch.autograd.Function):
         return out, h_n, c_n
 
     @staticmethod
-    @once_differentiable
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, d_out: Tensor | None, d_h_n: Tensor | None, d_c_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            # Under create_graph=True. The gradients below are not recorded, and
+            # once_differentiable would let them through as constants whenever the incoming
+            # gradients are constants (an objective's sum): a wrong second-order gradient.
+            raise RuntimeError(
+                "LSTM(layer_norm=True) has a hand-written backward that is not differentiable: "
+                "a second-order gradient (create_graph=True) through it is not supported."
+            )
         tensors = ctx.saved_tensors
         saved = dict(zip(_SAVED, tensors[: len(_SAVED)], strict=True))
         return _backward(saved, tensors[len(_SAVED) :], ctx.reverse, d_out, d_h_n, d_c_n)
