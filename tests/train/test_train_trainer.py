@@ -412,6 +412,50 @@ def test_bf16_follows_the_float32_run_closely(tmp_path) -> None:
     assert runs["bf16"][-1] < 0.9 * runs["bf16"][0]  # it fits the repeated batch
 
 
+def test_bf16_on_a_cpu_without_bfloat16_units_trains_emulated_and_says_so(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    from rnnkit.train import trainer as trainer_module
+
+    # the path a CPU without AVX512-BF16 or AMX takes, whatever this machine has
+    monkeypatch.setattr(trainer_module, "native_bf16", lambda device_type="cpu": False)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = ToyLM()
+        batch = token_batches(1)
+        Trainer(model, ListSource(batch * 4, shuffle=False),
+                config(max_steps=4, precision=precision, lr=0.05), tmp_path / precision).fit()
+        runs[precision] = [r["loss"] for r in read_metrics(tmp_path / precision / "metrics.csv")
+                           if r["split"] == "train"]
+        assert torch.backends.mkldnn.enabled  # switched off inside each step only
+    err = capsys.readouterr().err
+    assert err.count("Note: this CPU has no bfloat16 units") == 1  # the bf16 run, once
+    assert runs["bf16"] == pytest.approx(runs["fp32"], rel=2e-2)
+    assert runs["bf16"] != runs["fp32"]
+
+
+def test_emulated_bf16_runs_lstm_products_in_bfloat16_and_restores_onednn(monkeypatch) -> None:
+    from rnnkit.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "native_bf16", lambda device_type="cpu": False)
+    lstm = nn.LSTM(8, 8, batch_first=True)
+    x = torch.randn(2, 5, 8)
+    with trainer_module.training_precision("bf16", "cpu"):
+        assert not torch.backends.mkldnn.enabled
+        out, _ = lstm(x)
+    assert torch.backends.mkldnn.enabled
+    reference, _ = lstm(x)
+    # its products ran in bfloat16 (8 bits of mantissa): close to float32, not equal
+    assert not torch.equal(out.float(), reference)
+    torch.testing.assert_close(out.float(), reference, atol=2e-2, rtol=0)
+    with pytest.raises(RuntimeError, match="inside"), \
+            trainer_module.training_precision("bf16", "cpu"):
+        raise RuntimeError("inside")
+    assert torch.backends.mkldnn.enabled
+    assert not torch.is_autocast_enabled("cpu")
+
+
 def test_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match=r"Option `precision` expects one of fp32, bf16, got "
                                          r"'fp16'\."):

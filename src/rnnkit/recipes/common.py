@@ -112,6 +112,15 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def fast_precision() -> str:
+    """The training precision a benchmark recipe runs in on this CPU: ``"bf16"`` where the
+    CPU has bfloat16 units (AVX512-BF16 or AMX), the float32 ``"fp32"`` where bfloat16 would
+    only be emulated and many times slower (:func:`rnnkit.train.native_bf16`)."""
+    from rnnkit.train import native_bf16
+
+    return "bf16" if native_bf16("cpu") else "fp32"
+
+
 def one_thread() -> contextlib.AbstractContextManager[None]:
     """Run torch on one CPU thread inside the block, then restore the previous count.
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.recipes.common import RecipeContext, fmt, line_plot, table
+from rnnkit.recipes.common import RecipeContext, fast_precision, fmt, line_plot, table
 from rnnkit.recipes.imdb import (
     ImdbSettings,
     WithoutLengths,
@@ -91,7 +91,7 @@ class Settings(ImdbSettings):
         less well. The decay is worth more than packing once both have converged.
         """
         return cls(max_tokens=200, bucket=False, max_epochs=4, evals_per_epoch=2, patience=3,
-                   max_time=2400.0, precision="bf16", schedule="cosine")
+                   max_time=2400.0, precision=fast_precision(), schedule="cosine")
 
 
 def run(ctx: RecipeContext, settings: Settings) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rnnkit.train.trainer import (
     DivergenceError,
     Trainer,
     TrainSummary,
+    native_bf16,
     repackage_hidden,
     seed_everything,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Trainer",
     "has_checkpoint",
     "load_model",
+    "native_bf16",
     "plot_metrics",
     "read_checkpoint",
     "repackage_hidden",
