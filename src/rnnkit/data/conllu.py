@@ -51,8 +51,13 @@ class Sentence:
         return len(self.words)
 
 
-def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
+def iter_conllu(
+    path: str | os.PathLike[str], *, name: str = "CoNLL-U file"
+) -> Iterator[Sentence]:
     """Yield the sentences of a CoNLL-U file one at a time (bounded memory).
+
+    ``name`` is how messages name the file before its path, e.g.
+    ``"Setting `data.train` (--train) file"`` so that a command's error names its option.
 
     Raises:
         FileNotFoundError: no such file.
@@ -60,7 +65,7 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
             out-of-order ID, an empty FORM or UPOS (the message names file and line).
     """
     path = Path(path)
-    name = str(path)
+    where = f"{name} {str(path)!r}"
     words: list[str] = []
     upos: list[str] = []
     xpos: list[str] = []
@@ -72,14 +77,14 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
         return Sentence(list(words), list(upos), list(xpos), meta.get("sent_id"),
                         meta.get("text"), first_line)
 
-    for number, raw in iter_lines(path, "CoNLL-U"):
+    for number, raw in iter_lines(path, name=name):
         line = raw.rstrip("\r\n")
         if not line.strip():
             if words:
                 yield flush()
             elif meta:
                 raise ValueError(
-                    f"CoNLL-U file {name!r} line {number}: a sentence ends with no word lines "
+                    f"{where} line {number}: a sentence ends with no word lines "
                     "after its comments."
                 )
             words, upos, xpos, meta = [], [], [], {}
@@ -87,7 +92,7 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
         if line.startswith("#"):
             if words:
                 raise ValueError(
-                    f"CoNLL-U file {name!r} line {number}: a comment inside a sentence; "
+                    f"{where} line {number}: a comment inside a sentence; "
                     "expected a blank line between sentences."
                 )
             key, sep, value = line[1:].partition("=")
@@ -97,7 +102,7 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
         fields = line.split("\t")
         if len(fields) != 10:
             raise ValueError(
-                f"CoNLL-U file {name!r} line {number} has {len(fields)} TAB-separated fields; "
+                f"{where} line {number} has {len(fields)} TAB-separated fields; "
                 "expected 10 (ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC)."
             )
         word_id = fields[0]
@@ -105,17 +110,17 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
             continue
         if not _WORD_ID.fullmatch(word_id):
             raise ValueError(
-                f"CoNLL-U file {name!r} line {number} has the ID {word_id!r}; expected an "
+                f"{where} line {number} has the ID {word_id!r}; expected an "
                 "integer, a range like 1-2 or a decimal like 1.1."
             )
         if int(word_id) != len(words) + 1:
             raise ValueError(
-                f"CoNLL-U file {name!r} line {number} has the ID {word_id}; expected "
+                f"{where} line {number} has the ID {word_id}; expected "
                 f"{len(words) + 1} (IDs count up from 1 within a sentence)."
             )
         if not fields[1] or not fields[3]:
             raise ValueError(
-                f"CoNLL-U file {name!r} line {number} has an empty "
+                f"{where} line {number} has an empty "
                 f"{'FORM' if not fields[1] else 'UPOS'} field."
             )
         if not words:
@@ -127,14 +132,17 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[Sentence]:
     if words:
         yield flush()
     if not seen_any:
-        raise ValueError(f"CoNLL-U file {name!r} holds no word lines; expected sentences.")
+        raise ValueError(f"{where} holds no word lines; expected sentences.")
 
 
-def read_conllu(path: str | os.PathLike[str]) -> list[Sentence]:
+def read_conllu(
+    path: str | os.PathLike[str], *, name: str = "CoNLL-U file"
+) -> list[Sentence]:
     """Read every sentence of a CoNLL-U file.
 
     Args:
         path: the file (``.gz`` is decompressed).
+        name: how messages name the file before its path (see :func:`iter_conllu`).
 
     Returns:
         The sentences in file order.
@@ -156,7 +164,7 @@ def read_conllu(path: str | os.PathLike[str]) -> list[Sentence]:
         >>> sentence.words, sentence.upos, sentence.text
         (['Do', "n't", 'go'], ['AUX', 'PART', 'VERB'], "Don't go")
     """
-    return list(iter_conllu(path))
+    return list(iter_conllu(path, name=name))
 
 
 def tagged(

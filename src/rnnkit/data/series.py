@@ -49,6 +49,7 @@ def read_series(
     *,
     header: bool = True,
     delimiter: str | None = None,
+    name: str = "Series file",
 ) -> Series:
     """Read numeric columns of a CSV file into a ``[N, C]`` array.
 
@@ -57,6 +58,9 @@ def read_series(
         columns: names (needs a header) or 0-based indices; ``None`` takes every column.
         header: the first line names the columns.
         delimiter: the field separator; default TAB for ``.tsv`` names, else comma.
+        name: how messages name the file before its path, e.g.
+            ``"Setting `data.train` (--train) file"`` so that a command's error names its
+            option.
 
     Returns:
         A :class:`Series` with ``values [N, C]`` float64.
@@ -77,7 +81,7 @@ def read_series(
         ([[0.5], [1.5]], ['value'])
     """
     path = Path(path)
-    name = str(path)
+    where = f"{name} {str(path)!r}"
     if delimiter is None:
         stem = path.name[:-3] if path.name.endswith(".gz") else path.name
         delimiter = "\t" if stem.endswith((".tsv", ".tab")) else ","
@@ -87,7 +91,7 @@ def read_series(
     width: int | None = None
     positions: list[int] = []
     names: list[str] = []
-    for number, line in iter_lines(path, "Series"):
+    for number, line in iter_lines(path, name=name):
         text = line.rstrip("\r\n")
         if not text.strip():
             continue
@@ -104,19 +108,19 @@ def read_series(
                 if isinstance(column, str):
                     if not header:
                         raise ValueError(
-                            f"Column {column!r} is a name but series file {name!r} is read "
+                            f"{where}: column {column!r} is a name but the file is read "
                             "without a header; pass column indices or header=True."
                         )
                     if column not in header_names:
                         raise ValueError(
-                            f"Series file {name!r} line {number} has no column {column!r}; the "
+                            f"{where} line {number} has no column {column!r}; the "
                             f"header has {header_names}."
                         )
                     positions.append(header_names.index(column))
                 else:
                     if not 0 <= column < width:
                         raise ValueError(
-                            f"Series file {name!r} line {number} has {width} fields; column "
+                            f"{where} line {number} has {width} fields; column "
                             f"index {column} is out of range."
                         )
                     positions.append(column)
@@ -125,7 +129,7 @@ def read_series(
                 continue
         if len(fields) != width:
             raise ValueError(
-                f"Series file {name!r} line {number} has {len(fields)} fields, expected {width} "
+                f"{where} line {number} has {len(fields)} fields, expected {width} "
                 "as on the first line (ragged rows)."
             )
         row = []
@@ -134,26 +138,26 @@ def read_series(
             if field.lower() in _MISSING:
                 shown = "is empty" if not field else f"holds {field!r}"
                 raise ValueError(
-                    f"Series file {name!r} line {number} column {column_name!r} {shown}, a "
+                    f"{where} line {number} column {column_name!r} {shown}, a "
                     "missing value; expected a finite number (gaps are never filled silently)."
                 )
             try:
                 value = float(field)
             except ValueError:
                 raise ValueError(
-                    f"Series file {name!r} line {number} column {column_name!r} holds "
+                    f"{where} line {number} column {column_name!r} holds "
                     f"{field!r}; expected a number."
                 ) from None
             if not math.isfinite(value):
                 raise ValueError(
-                    f"Series file {name!r} line {number} column {column_name!r} holds "
+                    f"{where} line {number} column {column_name!r} holds "
                     f"{field!r}; expected a finite number."
                 )
             row.append(value)
         rows.append(row)
     if not rows:
-        raise ValueError(f"Series file {name!r} has no data rows; expected numbers.")
-    return Series(values=np.asarray(rows, dtype=np.float64), columns=names, path=name)
+        raise ValueError(f"{where} has no data rows; expected numbers.")
+    return Series(values=np.asarray(rows, dtype=np.float64), columns=names, path=str(path))
 
 
 def make_windows(

@@ -36,6 +36,9 @@ from rnnkit.data.tables import TextTable, read_table
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.classifier import SequenceClassifier, classification_scores
 from rnnkit.tasks.common import (
+    EVAL_FILE,
+    TRAIN_FILE,
+    VALID_FILE,
     ExampleBatches,
     accuracy_train_config,
     add_common_train_arguments,
@@ -153,12 +156,6 @@ def _columns(data: ClassifyData) -> tuple[str | int, str | int]:
             "Options `data.text_column` and `data.label_column` must be 0-based column indices "
             f"when header = false, got {data.text_column!r} and {data.label_column!r}."
         ) from None
-
-
-#: How messages name the file of each option (see :func:`read_labelled`).
-TRAIN_FILE = "Setting `data.train` (--train) file"
-VALID_FILE = "Setting `data.valid` (--valid) file"
-EVAL_FILE = "Argument `DATA` file"
 
 
 def read_labelled(path: str, data: ClassifyData, name: str = "Table file") -> TextTable:

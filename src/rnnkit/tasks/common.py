@@ -33,6 +33,9 @@ from rnnkit.train import Trainer, TrainSummary
 from rnnkit.train.distributed import is_main_process
 
 __all__ = [
+    "EVAL_FILE",
+    "TRAIN_FILE",
+    "VALID_FILE",
     "ExampleBatches",
     "accuracy_train_config",
     "add_common_train_arguments",
@@ -60,6 +63,12 @@ C = TypeVar("C")
 #: The ``rnnkit train`` file options of the table, treebank, series and pairs tasks: the
 #: argument's ``dest`` -> the data-section field it sets (the first one is required).
 TRAIN_VALID_FILES: Mapping[str, str] = {"train_file": "train", "valid_file": "valid"}
+
+#: How the tasks' messages name the file each option gave, before its path, so that an error
+#: in a file says which option to change (``rnnkit train --train/--valid``, ``rnnkit eval``).
+TRAIN_FILE = "Setting `data.train` (--train) file"
+VALID_FILE = "Setting `data.valid` (--valid) file"
+EVAL_FILE = "Argument `DATA` file"
 
 
 # -- run configuration -----------------------------------------------------------------------

@@ -41,6 +41,9 @@ from rnnkit.data.batching import PaddedBatches
 from rnnkit.data.series import Series, read_series
 from rnnkit.models.regressor import SequenceRegressor
 from rnnkit.tasks.common import (
+    EVAL_FILE,
+    TRAIN_FILE,
+    VALID_FILE,
     ExampleBatches,
     add_common_train_arguments,
     check_data_section,
@@ -138,8 +141,11 @@ def _column_keys(names: Sequence[str], header: bool) -> list[str | int]:
         ) from None
 
 
-def read_columns(path: str, data: RegressData) -> tuple[Series, list[int], list[int], list[str]]:
-    """Read the series and find the input and target columns in it.
+def read_columns(
+    path: str, data: RegressData, name: str = "Series file"
+) -> tuple[Series, list[int], list[int], list[str]]:
+    """Read the series and find the input and target columns in it; ``name`` is how
+    messages name the file before its path (e.g. :data:`~rnnkit.tasks.common.TRAIN_FILE`).
 
     Returns:
         ``(series, input_positions, target_positions, keys)``: positions into
@@ -153,18 +159,18 @@ def read_columns(path: str, data: RegressData) -> tuple[Series, list[int], list[
     inputs = _column_keys(data.input_columns, header)
     targets = _column_keys(data.target_columns, header)
     if not inputs:
-        series = read_series(path, header=header)
+        series = read_series(path, header=header, name=name)
         keys = list(series.columns) if header else list(range(series.values.shape[1]))
         inputs = list(keys)
     else:
         keys = inputs + [t for t in targets if t not in inputs]
-        series = read_series(path, keys, header=header)
+        series = read_series(path, keys, header=header, name=name)
     targets = targets or inputs
     position = {key: i for i, key in enumerate(keys)}
     missing = [t for t in targets if t not in position]
     if missing:
         raise ValueError(
-            f"Series file {path!r} has no column {missing[0]!r} (data.target_columns); its "
+            f"{name} {path!r} has no column {missing[0]!r} (data.target_columns); its "
             f"columns are {keys}."
         )
     return (
@@ -235,22 +241,24 @@ def prepare_data(
         target_names)``.
     """
     data = config.data
-    series, input_pos, target_pos, keys = read_columns(data.train, data)
+    series, input_pos, target_pos, keys = read_columns(data.train, data, TRAIN_FILE)
     values = series.values
     if data.valid:
-        valid_series, _, _, _ = read_columns(data.valid, data)
+        valid_series, _, _, _ = read_columns(data.valid, data, VALID_FILE)
         if valid_series.columns != series.columns:
             raise ValueError(
-                f"Series file {data.valid!r} has the columns {valid_series.columns}; the training "
-                f"series has {series.columns}."
+                f"{VALID_FILE} {data.valid!r} has the columns {valid_series.columns}; the "
+                f"training series has {series.columns}."
             )
-        valid_values, valid_what = valid_series.values, f"Series file {data.valid!r}"
+        valid_values, valid_what = valid_series.values, f"{VALID_FILE} {data.valid!r}"
     else:
         n_valid = max(1, round(len(values) * data.valid_fraction))
         valid_values, values = values[-n_valid:], values[:-n_valid]
-        valid_what = f"The held-out end of {data.train!r} ({n_valid} steps, valid_fraction)"
+        valid_what = (
+            f"The held-out end of {TRAIN_FILE} {data.train!r} ({n_valid} steps, valid_fraction)"
+        )
     train_inputs, train_targets = make_examples(
-        values, input_pos, target_pos, data, f"The training part of {data.train!r}"
+        values, input_pos, target_pos, data, f"The training part of {TRAIN_FILE} {data.train!r}"
     )
     valid_inputs, valid_targets = make_examples(
         valid_values, input_pos, target_pos, data, valid_what
@@ -425,9 +433,9 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
         ValueError: the file lacks a column the run uses, or is shorter than one window.
     """
     data = run_config_of(run, RunConfig).data
-    series, input_pos, target_pos, _ = read_columns(path, data)
+    series, input_pos, target_pos, _ = read_columns(path, data, EVAL_FILE)
     inputs, targets = make_examples(series.values, input_pos, target_pos, data,
-                                    f"Series file {path!r}")
+                                    f"{EVAL_FILE} {path!r}")
     sums = evaluate_batches(run.model, _batches(inputs, targets, data, False))
     mse = sums["mse"][0] / sums["mse"][1]
     return {

@@ -35,6 +35,9 @@ from rnnkit.data.tables import iter_lines
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.seq2seq import Seq2Seq
 from rnnkit.tasks.common import (
+    EVAL_FILE,
+    TRAIN_FILE,
+    VALID_FILE,
     add_common_train_arguments,
     check_open_valid_fraction,
     check_task,
@@ -129,8 +132,12 @@ class RunConfig:
 # -- data ------------------------------------------------------------------------------------
 
 
-def read_pairs(path: str | Path, *, lowercase: bool = False) -> list[tuple[str, str]]:
+def read_pairs(
+    path: str | Path, *, lowercase: bool = False, name: str = "Pairs file"
+) -> list[tuple[str, str]]:
     """Read ``source<TAB>target`` lines (blank lines skipped, extra fields ignored).
+
+    ``name`` is how messages name the file before its path (e.g. :data:`TRAIN_FILE`).
 
     Raises:
         FileNotFoundError: no such file.
@@ -138,25 +145,26 @@ def read_pairs(path: str | Path, *, lowercase: bool = False) -> list[tuple[str, 
             message names the file and the line).
     """
     pairs: list[tuple[str, str]] = []
-    for number, line in iter_lines(path, kind="Pairs"):
+    where = f"{name} {str(path)!r}"
+    for number, line in iter_lines(path, name=name):
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) < 2:
             raise ValueError(
-                f"Pairs file {str(path)!r} line {number} has no TAB; expected "
+                f"{where} line {number} has no TAB; expected "
                 "'source<TAB>target'."
             )
         source, target = fields[0].strip(), fields[1].strip()
         if not source or not target:
             side = "source" if not source else "target"
-            raise ValueError(f"Pairs file {str(path)!r} line {number} has an empty {side}.")
+            raise ValueError(f"{where} line {number} has an empty {side}.")
         if lowercase:
             source, target = source.lower(), target.lower()
         pairs.append((source, target))
     if not pairs:
-        raise ValueError(f"Pairs file {str(path)!r} holds only blank lines; expected pairs.")
+        raise ValueError(f"{where} holds only blank lines; expected pairs.")
     return pairs
 
 
@@ -285,18 +293,22 @@ def split_pairs(
     """
     if not data.train:
         raise ValueError("Option `--train FILE` is required: the pairs to train on.")
-    pairs = _prepare_pairs(read_pairs(data.train, lowercase=data.lowercase), data, "training")
+    pairs = _prepare_pairs(
+        read_pairs(data.train, lowercase=data.lowercase, name=TRAIN_FILE), data, "training"
+    )
     rng = np.random.default_rng(data.seed)
     order = rng.permutation(len(pairs))
     if data.valid:
-        valid = _prepare_pairs(read_pairs(data.valid, lowercase=data.lowercase), data, "validation")
+        valid = _prepare_pairs(
+            read_pairs(data.valid, lowercase=data.lowercase, name=VALID_FILE), data, "validation"
+        )
         train = [pairs[i] for i in order]
     else:
         n_valid = max(1, int(len(pairs) * data.valid_fraction))
         if len(pairs) - n_valid < 1:
             raise ValueError(
-                f"Pairs file {data.train!r} has {len(pairs)} usable pair(s): too few to hold out "
-                "a validation set; give --valid FILE."
+                f"{TRAIN_FILE} {data.train!r} has {len(pairs)} usable pair(s): too few to "
+                "hold out a validation set; give --valid FILE."
             )
         valid = [pairs[i] for i in order[:n_valid]]
         train = [pairs[i] for i in order[n_valid:]]
@@ -602,7 +614,7 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
     beam, alpha, max_length = _check_decoding(args)
     source, target = vocabs_from_run(run)
     data = run.config.get("run", {}).get("data", {})
-    pairs = read_pairs(path, lowercase=bool(data.get("lowercase", False)))
+    pairs = read_pairs(path, lowercase=bool(data.get("lowercase", False)), name=EVAL_FILE)
     model: Seq2Seq = run.model
     model.eval()
     batches = PairBatches(

@@ -44,6 +44,9 @@ from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.tagger import CHAR_SPECIALS, SequenceTagger
 from rnnkit.tasks.classify import SPECIALS
 from rnnkit.tasks.common import (
+    EVAL_FILE,
+    TRAIN_FILE,
+    VALID_FILE,
     accuracy_train_config,
     add_common_train_arguments,
     check_data_section,
@@ -135,8 +138,9 @@ def _words(words: Sequence[str], data: TagData) -> list[str]:
 
 
 def _tag_ids(
-    sentences: Sequence[Sentence], tags: Sequence[str], data: TagData, path: str
+    sentences: Sequence[Sentence], tags: Sequence[str], data: TagData, where: str
 ) -> list[list[int]]:
+    """Each sentence's tags as ids; ``where`` names the file in messages (name and path)."""
     index = {tag: i for i, tag in enumerate(tags)}
     out = []
     for sentence in sentences:
@@ -144,7 +148,7 @@ def _tag_ids(
         for position, tag in enumerate(getattr(sentence, data.tags)):
             if tag not in index:
                 raise ValueError(
-                    f"CoNLL-U file {path!r} sentence at line {sentence.line} has the "
+                    f"{where} sentence at line {sentence.line} has the "
                     f"{data.tags.upper()} tag {tag!r} (word {position + 1}), which is not one of "
                     f"the {len(tags)} tags the model knows: {list(tags)}."
                 )
@@ -202,13 +206,14 @@ class WordDropoutBatches(PaddedBatches):
 
 def _read(config: RunConfig) -> tuple[list[Sentence], list[Sentence], str]:
     """The training and validation sentences (split off the training file without --valid),
-    and the name of the validation file."""
+    and how messages name the file the validation sentences came from."""
     data = config.data
-    sentences = read_conllu(data.train)
+    sentences = read_conllu(data.train, name=TRAIN_FILE)
     if data.valid:
-        return sentences, read_conllu(data.valid), data.valid
+        return sentences, read_conllu(data.valid, name=VALID_FILE), f"{VALID_FILE} {data.valid!r}"
     train_idx, valid_idx = split_indices(len(sentences), data.valid_fraction, data.seed)
-    return [sentences[i] for i in train_idx], [sentences[i] for i in valid_idx], data.train
+    return ([sentences[i] for i in train_idx], [sentences[i] for i in valid_idx],
+            f"{TRAIN_FILE} {data.train!r}")
 
 
 def _build_model(
@@ -278,12 +283,12 @@ def prepare_data(
             training (naming the line).
     """
     data = config.data
-    sentences, valid, valid_path = _read(config)
+    sentences, valid, valid_where = _read(config)
     model, vocab, tags = _build_model(config, sentences)
     common = {"batch_size": data.batch_size, "pad_id": 0, "max_length": data.max_length or None}
     train_inputs = encode_sentences(model, vocab, [s.words for s in sentences], data)
     train_options = {
-        "step_targets": _tag_ids(sentences, tags, data, data.train),
+        "step_targets": _tag_ids(sentences, tags, data, f"{TRAIN_FILE} {data.train!r}"),
         "shuffle": True,
         "bucket_size": data.bucket_size or None,
         "seed": data.seed,
@@ -298,7 +303,7 @@ def prepare_data(
         train = PaddedBatches(train_inputs, **train_options)
     valid_batches = PaddedBatches(
         encode_sentences(model, vocab, [s.words for s in valid], data),
-        step_targets=_tag_ids(valid, tags, data, valid_path),
+        step_targets=_tag_ids(valid, tags, data, valid_where),
         **common,
     )
     return model, vocab, tags, train, valid_batches
@@ -401,10 +406,10 @@ def evaluate_file(run: Any, path: str, args: argparse.Namespace) -> dict[str, fl
     """
     config = run_config_of(run, RunConfig)
     data = config.data
-    sentences = read_conllu(path)
+    sentences = read_conllu(path, name=EVAL_FILE)
     batches = PaddedBatches(
         encode_sentences(run.model, run.vocab, [s.words for s in sentences], data),
-        step_targets=_tag_ids(sentences, run.model.class_names(), data, path),
+        step_targets=_tag_ids(sentences, run.model.class_names(), data, f"{EVAL_FILE} {path!r}"),
         batch_size=64,
         pad_id=0,
     )
