@@ -45,6 +45,16 @@ TASKS: dict[str, tuple[str, Callable[[Path], None], list[str], str, str]] = {
 }
 
 
+def _good_and_bad(task: str, tmp_path: Path) -> tuple[Path, Path]:
+    """A good file of ``task``'s format and one with the format error of :data:`TASKS`."""
+    good_name, write_good, _, wrong, _ = TASKS[task]
+    good = tmp_path / good_name
+    write_good(good)
+    bad = tmp_path / f"bad{good.suffix}"
+    bad.write_text(wrong, encoding="utf-8")
+    return good, bad
+
+
 def _one_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
@@ -54,13 +64,10 @@ def _one_line(capsys) -> str:
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_a_bad_train_or_valid_file_is_named_by_its_option(task: str, tmp_path: Path,
                                                           capsys) -> None:
-    good_name, write_good, small, wrong, wrong_message = TASKS[task]
-    good = tmp_path / good_name
-    write_good(good)
+    small, wrong_message = TASKS[task][2], TASKS[task][4]
+    good, bad = _good_and_bad(task, tmp_path)
     binary = tmp_path / "binary.dat"
     binary.write_bytes(b"ab\x00cd\n")
-    bad = tmp_path / f"bad{good.suffix}"
-    bad.write_text(wrong, encoding="utf-8")
     out = tmp_path / "run"
 
     assert main(["train", task, "--train", str(binary), "--out", str(out), *small, *QUIET]) == 2
@@ -83,11 +90,8 @@ def test_a_bad_train_or_valid_file_is_named_by_its_option(task: str, tmp_path: P
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_a_bad_eval_file_is_named_as_the_data_argument(task: str, tmp_path: Path,
                                                        capsys) -> None:
-    good_name, write_good, small, wrong, wrong_message = TASKS[task]
-    good = tmp_path / good_name
-    write_good(good)
-    bad = tmp_path / f"bad{good.suffix}"
-    bad.write_text(wrong, encoding="utf-8")
+    small, wrong_message = TASKS[task][2], TASKS[task][4]
+    good, bad = _good_and_bad(task, tmp_path)
     run = tmp_path / "run"
     assert main(["train", task, "--train", str(good), "--out", str(run), "--max-steps", "1",
                  *small, *QUIET]) == 0

@@ -395,16 +395,18 @@ def test_bf16_trains_under_autocast_and_keeps_float32_weights_state_and_evaluati
     assert len(model.states_seen) > 4  # training chunks and evaluation chunks
 
 
+def _repeated_batch_losses(precision: str, steps: int, run_dir) -> list[float]:
+    """The training losses of a ToyLM fitting one batch ``steps`` times from seed 0."""
+    torch.manual_seed(0)
+    model = ToyLM()
+    batch = token_batches(1)
+    Trainer(model, ListSource(batch * steps, shuffle=False),
+            config(max_steps=steps, precision=precision, lr=0.05), run_dir).fit()
+    return [r["loss"] for r in read_metrics(run_dir / "metrics.csv") if r["split"] == "train"]
+
+
 def test_bf16_follows_the_float32_run_closely(tmp_path) -> None:
-    runs = {}
-    for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        model = ToyLM()
-        batch = token_batches(1)
-        Trainer(model, ListSource(batch * 12, shuffle=False),
-                config(max_steps=12, precision=precision, lr=0.05), tmp_path / precision).fit()
-        runs[precision] = [r["loss"] for r in read_metrics(tmp_path / precision / "metrics.csv")
-                           if r["split"] == "train"]
+    runs = {p: _repeated_batch_losses(p, 12, tmp_path / p) for p in ("fp32", "bf16")}
     # the same batches from the same weights: bfloat16 keeps 8 bits of mantissa, so the losses
     # agree to about 1%, not exactly
     assert runs["bf16"] == pytest.approx(runs["fp32"], rel=2e-2)
@@ -421,13 +423,7 @@ def test_bf16_on_a_cpu_without_bfloat16_units_trains_emulated_and_says_so(
     monkeypatch.setattr(trainer_module, "native_bf16", lambda device_type="cpu": False)
     runs = {}
     for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        model = ToyLM()
-        batch = token_batches(1)
-        Trainer(model, ListSource(batch * 4, shuffle=False),
-                config(max_steps=4, precision=precision, lr=0.05), tmp_path / precision).fit()
-        runs[precision] = [r["loss"] for r in read_metrics(tmp_path / precision / "metrics.csv")
-                           if r["split"] == "train"]
+        runs[precision] = _repeated_batch_losses(precision, 4, tmp_path / precision)
         assert torch.backends.mkldnn.enabled  # switched off inside each step only
     err = capsys.readouterr().err
     assert err.count("Note: this CPU has no bfloat16 units") == 1  # the bf16 run, once
