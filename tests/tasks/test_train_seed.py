@@ -4,18 +4,16 @@ and a run killed with SIGKILL and resumed with `--resume` ends like the uninterr
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import safetensors.torch
 import torch
+from resume_checks import assert_same_checkpoints, kill_after_step
 
 from rnnkit.cli import main
 from rnnkit.data.synthetic import marker_texts, write_table
@@ -68,13 +66,6 @@ def test_the_same_command_twice_gives_the_same_weights(tmp_path, capsys, task) -
     assert first[0] == first[1] != first[2]
 
 
-def _step(run: Path) -> int:
-    try:
-        return int(json.loads((run / "trainer_state.json").read_text())["step"])
-    except (FileNotFoundError, ValueError, KeyError):
-        return -1
-
-
 def test_sigkill_then_resume_from_the_command_line_is_bit_identical(tmp_path, capsys) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT * 4, encoding="utf-8")
@@ -97,23 +88,10 @@ def test_sigkill_then_resume_from_the_command_line_is_bit_identical(tmp_path, ca
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert main(argv(tmp_path / "whole")) == 0  # while the other one starts
-    deadline = time.monotonic() + 120
-    while _step(tmp_path / "killed") < kill_after and killed.poll() is None:
-        assert time.monotonic() < deadline, "the training made no progress"
-        time.sleep(0.002)
-    time.sleep(delay)
-    killed.send_signal(signal.SIGKILL)
-    _, err = killed.communicate(timeout=60)
-    assert killed.returncode == -signal.SIGKILL, f"the run ended before the kill {context}\n{err}"
+    kill_after_step(killed, tmp_path / "killed", kill_after, delay, context)
     assert main(["train", "lm", "--resume", str(tmp_path / "killed")]) == 0
     capsys.readouterr()
-
-    for name in ("model.safetensors", "optimizer.safetensors"):
-        expected = safetensors.torch.load_file(tmp_path / "whole" / name)
-        actual = safetensors.torch.load_file(tmp_path / "killed" / name)
-        assert expected.keys() == actual.keys()
-        for key in expected:
-            assert torch.equal(expected[key], actual[key]), f"{name}:{key} differs {context}"
+    assert_same_checkpoints(tmp_path / "whole", tmp_path / "killed", context)
 
     def logged(run: str) -> list[tuple]:  # all but the timings
         rows = read_metrics(tmp_path / run / "metrics.csv")

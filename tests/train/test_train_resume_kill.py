@@ -5,17 +5,13 @@ in a step, in an evaluation, or in the middle of writing or installing a checkpo
 
 from __future__ import annotations
 
-import json
 import random
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import safetensors.torch
-import torch
+from resume_checks import assert_same_checkpoints, kill_after_step, trainer_step
 
 from rnnkit.train.metrics import read_metrics
 
@@ -66,13 +62,6 @@ def _start(script: Path, run_dir: Path, mode: str) -> subprocess.Popen:
     )
 
 
-def _step(run_dir: Path) -> int:
-    try:
-        return int(json.loads((run_dir / "trainer_state.json").read_text())["step"])
-    except (FileNotFoundError, ValueError, KeyError):
-        return -1
-
-
 def _finish(proc: subprocess.Popen) -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, f"training script failed:\n{out}\n{err}"
@@ -89,26 +78,13 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path) -> None:
 
     whole = _start(script, tmp_path / "whole", "fresh")  # runs alongside the killed one
     killed = _start(script, tmp_path / "killed", "fresh")
-    deadline = time.monotonic() + 120
-    while _step(tmp_path / "killed") < kill_after and killed.poll() is None:
-        assert time.monotonic() < deadline, "the training script made no progress"
-        time.sleep(0.002)
-    time.sleep(extra_delay)
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=60)
-    assert killed.returncode == -signal.SIGKILL, f"the script ended before the kill {context}"
-    assert _step(tmp_path / "killed") < MAX_STEPS
+    kill_after_step(killed, tmp_path / "killed", kill_after, extra_delay, context)
+    assert trainer_step(tmp_path / "killed") < MAX_STEPS
 
     resumed = _start(script, tmp_path / "killed", "resume")
     _finish(resumed)
     _finish(whole)
-
-    for name in ("model.safetensors", "optimizer.safetensors"):
-        expected = safetensors.torch.load_file(tmp_path / "whole" / name)
-        actual = safetensors.torch.load_file(tmp_path / "killed" / name)
-        assert expected.keys() == actual.keys()
-        for key in expected:
-            assert torch.equal(expected[key], actual[key]), f"{name}:{key} differs {context}"
+    assert_same_checkpoints(tmp_path / "whole", tmp_path / "killed", context)
 
     # The logs agree too: the same training and validation losses at the same steps.
     def losses(run: str) -> list[tuple[int, str, float]]:
