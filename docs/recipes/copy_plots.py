@@ -25,7 +25,7 @@ PLOTS = {
     "pairwise-sum": ["learning_curve.png"],
     "char-gru-sentiment": ["cost.png", "accuracy.png"],
     "shakespeare-char-small": ["loss.png"],
-    "vanishing-gradients": ["cells.png", "clipping.png"],
+    "vanishing-gradients": ["cells.png", "init_rnn.png", "clipping.png"],
     "kalman": ["estimates.png", "training.png"],
 }
 LIMIT = 150_000  # bytes per PNG
