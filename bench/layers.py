@@ -24,6 +24,11 @@ against plain torch.nn.LSTM of the same size in the same run, with the target ra
   zoneout=0.1 (loop)                                                      >= 0.6
   recurrent_dropout=0.25 (loop)                                           >= 0.6
 
+and rnnkit.nn.GRU(layer_norm=True) against plain torch.nn.GRU of the same size (the one row
+whose baseline is a GRU; its JSON row names its baseline):
+
+  GRU layer_norm vs GRU (loop)                                            >= 0.6
+
 Usage:
     python bench/layers.py                 # full table + options, writes bench/results/layers.json
     python bench/layers.py --quick         # H=128 only, one layer, few repeats; options with
@@ -180,18 +185,25 @@ def option_configurations(
             lambda: torch.nn.LSTM(H, H, L),
         )
         for name, target, kwargs in options
+    ] + [
+        (
+            "GRU layer_norm vs GRU",
+            0.6,
+            lambda: rnn.GRU(H, H, L, layer_norm=True),
+            lambda: torch.nn.GRU(H, H, L),
+        )
     ]
 
 
 def run_options(
     args: argparse.Namespace, clock: Callable[[], float], repeats: int, warmup: int
 ) -> list[dict]:
-    """Time every option against torch.nn.LSTM; print and return the rows."""
+    """Time every option against its torch.nn baseline; print and return the rows."""
     H, L = args.option_size, args.option_layers
     tokens = args.batch_size * args.steps
     header = (
         f"{'option':<24} {'path':<6} {'H':>4} {'L':>2} {'rnnkit tok/s':>13} "
-        f"{'torch.nn.LSTM':>13} {'ratio':>6} {'target':>6}"
+        f"{'baseline tok/s':>14} {'ratio':>6} {'target':>6}"
     )
     print(f"\noptions (training mode), median of {repeats} after {warmup} warm-up")
     print(header)
@@ -208,7 +220,7 @@ def run_options(
             "hidden_size": H,
             "num_layers": L,
             "rnnkit_tokens_per_s": tokens / ours,
-            "baseline": "torch.nn.LSTM",
+            "baseline": f"torch.nn.{type(baseline).__name__}",
             "baseline_tokens_per_s": tokens / theirs,
             "ratio": theirs / ours,
             "target": target,
@@ -216,7 +228,7 @@ def run_options(
         rows.append(row)
         print(
             f"{name:<24} {row['path']:<6} {H:>4} {L:>2} {row['rnnkit_tokens_per_s']:>13.0f} "
-            f"{row['baseline_tokens_per_s']:>13.0f} {row['ratio']:>6.2f} {target:>6.2f}",
+            f"{row['baseline_tokens_per_s']:>14.0f} {row['ratio']:>6.2f} {target:>6.2f}",
             flush=True,
         )
     return rows
