@@ -40,6 +40,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -195,6 +196,29 @@ def option_configurations(
     ]
 
 
+def cpu_description() -> str:
+    """The processor's model name and widest vector unit, e.g. ``"AMD EPYC (AVX2)"``: the
+    speed of torch's CPU kernels, and so every ratio here, depends on both."""
+    model, flags = "unknown CPU", set()
+    with contextlib.suppress(OSError):
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    if "amx_bf16" in flags:
+        unit = "AVX-512, AMX"
+    elif "avx512f" in flags:
+        unit = "AVX-512" + (", AVX512-BF16" if "avx512_bf16" in flags else "")
+    elif "avx2" in flags:
+        unit = "AVX2"
+    else:
+        unit = platform.machine()
+    return f"{model} ({unit})"
+
+
 def run_options(
     args: argparse.Namespace, clock: Callable[[], float], repeats: int, warmup: int
 ) -> list[dict]:
@@ -327,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "clock": args.clock,
         "cpu_count": os.cpu_count(),
         "machine": platform.platform(),
+        "cpu": cpu_description(),
         "python": sys.version.split()[0],
         "batch_size": args.batch_size,
         "steps": args.steps,
@@ -334,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": args.warmup,
         "rows": rows,
         "options": {
-            "benchmark": "rnnkit.nn.LSTM with each option, training mode, vs torch.nn.LSTM",
+            "benchmark": "rnnkit.nn.LSTM with each option, training mode, vs torch.nn.LSTM "
+                         "(the GRU row: rnnkit.nn.GRU vs torch.nn.GRU)",
             "repeats": option_repeats,
             "warmup": option_warmup,
             "rows": option_rows,

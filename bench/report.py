@@ -408,8 +408,9 @@ def render_layers(results_dir: Path) -> str:
         f"T={data.get('steps')}, I=H; median of {data.get('repeats')} runs after "
         f"{data.get('warmup')} warm-up, alternating with the baseline in the same run "
         f"({data.get('clock', 'wall')} clock, torch {data.get('torch')}, "
-        f"{data.get('threads')} threads, {data.get('cpu_count')} cores). Ratio = rnnkit "
-        "tokens/s ÷ baseline tokens/s.",
+        f"{data.get('threads')} threads, {data.get('cpu_count')} cores"
+        + (f", {data['cpu']}" if data.get("cpu") else "")
+        + "). Ratio = rnnkit tokens/s ÷ baseline tokens/s.",
         "",
     ]
     lines += markdown_table(
@@ -422,13 +423,15 @@ def render_layers(results_dir: Path) -> str:
     options = data.get("options")
     if isinstance(options, dict) and options.get("rows"):
         lines += ["", "Each option of rnnkit.nn.LSTM in training mode against a plain "
-                      f"torch.nn.LSTM of the same size (median of {options.get('repeats')} "
-                      f"after {options.get('warmup')} warm-up):", ""]
+                      "torch.nn.LSTM of the same size, and the layer-norm GRU against "
+                      f"torch.nn.GRU (median of {options.get('repeats')} after "
+                      f"{options.get('warmup')} warm-up):", ""]
         lines += markdown_table(
-            ["option", "path", "H", "layers", "rnnkit tok/s", "torch.nn.LSTM tok/s", "ratio",
-             "target"],
+            ["option", "path", "H", "layers", "rnnkit tok/s", "baseline", "baseline tok/s",
+             "ratio", "target"],
             [[r["option"], r["path"], r["hidden_size"], r["num_layers"],
-              _rate(r["rnnkit_tokens_per_s"]), _rate(r["baseline_tokens_per_s"]),
+              _rate(r["rnnkit_tokens_per_s"]), r.get("baseline", "torch.nn.LSTM"),
+              _rate(r["baseline_tokens_per_s"]),
               f"{r['ratio']:.2f}×",
               f"≥ {r['target']:.2f}×"] for r in options["rows"]],
         )

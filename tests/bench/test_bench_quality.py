@@ -157,10 +157,12 @@ def test_render_speed_sections_from_their_json(tmp_path: Path) -> None:
     option = {"option": "zoneout=0.1", "path": "loop", "hidden_size": 512, "num_layers": 2,
               "rnnkit_tokens_per_s": 8953.4, "baseline": "torch.nn.LSTM",
               "baseline_tokens_per_s": 12196.2, "ratio": 0.7341, "target": 0.6}
+    gru_option = {**option, "option": "GRU layer_norm vs GRU", "baseline": "torch.nn.GRU",
+                  "ratio": 0.88}
     (tmp_path / "layers.json").write_text(json.dumps({
         "torch": "2.13.0+cpu", "threads": 2, "clock": "wall", "cpu_count": 2, "batch_size": 64,
-        "steps": 100, "repeats": 7, "warmup": 2, "rows": [row],
-        "options": {"repeats": 7, "warmup": 2, "rows": [option]}}))
+        "steps": 100, "repeats": 7, "warmup": 2, "rows": [row], "cpu": "AMD EPYC (AVX2)",
+        "options": {"repeats": 7, "warmup": 2, "rows": [option, gru_option]}}))
     (tmp_path / "generate.json").write_text(json.dumps({
         "model": {"vocab": 65, "embedding": 128, "hidden": 512, "layers": 3, "cell": "lstm"},
         "chars": 2000, "repeats": 5, "threads": 1, "torch": "2.13.0+cpu", "cpu_count": 2,
@@ -172,7 +174,11 @@ def test_render_speed_sections_from_their_json(tmp_path: Path) -> None:
         "numpy_greedy_agreement_first_200": 0.995}))
     text = report.render(tmp_path / "B.md", tmp_path, ["layers", "reference", "generate"])
     assert "| loop | LSTM peephole | 128 | 1 | 140,643 | torch.nn.LSTM | 315,502 | 0.45× |" in text
-    assert "| zoneout=0.1 | loop | 512 | 2 | 8,953 | 12,196 | 0.73× | ≥ 0.60× |" in text
+    assert ("| zoneout=0.1 | loop | 512 | 2 | 8,953 | torch.nn.LSTM | 12,196 | 0.73× | ≥ 0.60× |"
+            in text)
+    assert ("| GRU layer_norm vs GRU | loop | 512 | 2 | 8,953 | torch.nn.GRU | 12,196 | 0.88× |"
+            in text)
+    assert "2 threads, 2 cores, AMD EPYC (AVX2))." in text
     assert "| rnnkit ÷ plain loop | 2.86× | 2.86× |" in text and "2,000 characters per run" in text
     assert "| NumPy matrix-vector loop, the yardstick (BLAS threads: 1) | 2,000 | 1,001 |" in text
     assert "| rnnkit ÷ NumPy loop | 0.81× | 0.81× |" in text
