@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import pytest
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
@@ -63,3 +64,42 @@ def leaf(*shape: int, seed: int = 0) -> Tensor:
     """A float64 leaf tensor with requires_grad, from its own seeded generator."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=generator, dtype=DTYPE).requires_grad_()
+
+
+def count_sequence_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count the layers' calls of the sequence function ``rnnkit.nn.layers.<name>`` (e.g.
+    ``layer_norm_lstm_sequence``); the count is ``calls[0]``."""
+    from rnnkit.nn import layers
+
+    original = getattr(layers, name)
+    calls = [0]
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(layers, name, counted)
+    return calls
+
+
+def sequence_and_step_loop(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    layer: torch.nn.Module,
+    call: Callable[[torch.nn.Module], object],
+    inputs: list[Tensor],
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Results and gradients of ``call(layer)`` with the sequence function ``name`` (checked
+    to run once per layer and direction), then with it switched off: the step loop."""
+    from rnnkit.nn import layers
+
+    calls = count_sequence_calls(monkeypatch, name)
+    torch.manual_seed(7)  # the same recurrent-dropout masks both times
+    fused = run_with_grads(layer, call, inputs)
+    assert calls[0] == layer.num_layers * layer.num_directions
+    with monkeypatch.context() as patch:
+        patch.setattr(layers.RecurrentLayer, "_runs_sequence_function", lambda *args: False)
+        torch.manual_seed(7)
+        stepped = run_with_grads(layer, call, inputs)
+    assert calls[0] == layer.num_layers * layer.num_directions  # not called again
+    return fused, stepped

@@ -12,11 +12,16 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from nn_checks import DTYPE, assert_all_close, leaf, run_with_grads
+from nn_checks import (
+    DTYPE,
+    assert_all_close,
+    count_sequence_calls,
+    leaf,
+    sequence_and_step_loop,
+)
 
 import rnnkit.nn as rnn
 from rnnkit.nn import layer_norm_lstm as LN
-from rnnkit.nn import layers as L
 from rnnkit.nn.layer_norm_lstm import layer_norm_lstm_sequence
 
 B, T, I, H = 3, 5, 3, 4
@@ -33,14 +38,7 @@ def _layer(**kwargs: object) -> rnn.LSTM:
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the layers' calls of the sequence function."""
-    calls = [0]
-
-    def counted(*args: object, **kwargs: object) -> object:
-        calls[0] += 1
-        return layer_norm_lstm_sequence(*args, **kwargs)
-
-    monkeypatch.setattr(L, "layer_norm_lstm_sequence", counted)
-    return calls
+    return count_sequence_calls(monkeypatch, "layer_norm_lstm_sequence")
 
 
 def _both_ways(
@@ -50,16 +48,7 @@ def _both_ways(
     inputs: list[torch.Tensor],
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Results and gradients with the sequence function, then with the step loop."""
-    calls = _counting(monkeypatch)
-    torch.manual_seed(7)  # the same recurrent-dropout masks both times
-    fused = run_with_grads(layer, call, inputs)
-    assert calls[0] == layer.num_layers * layer.num_directions
-    with monkeypatch.context() as patch:
-        patch.setattr(L.RecurrentLayer, "_runs_sequence_function", lambda *args: False)
-        torch.manual_seed(7)
-        stepped = run_with_grads(layer, call, inputs)
-    assert calls[0] == layer.num_layers * layer.num_directions  # not called again
-    return fused, stepped
+    return sequence_and_step_loop(monkeypatch, "layer_norm_lstm_sequence", layer, call, inputs)
 
 
 CONFIGS = {
