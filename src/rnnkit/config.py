@@ -41,6 +41,7 @@ import inspect
 import io
 import json
 import math
+import re
 import sys
 import tokenize
 import types
@@ -439,7 +440,27 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], *, _prefix: str = ""
             kwargs[key] = config_from_dict(tp, value, _prefix=f"{_prefix}{key}.")
         else:
             kwargs[key] = _convert(_prefix + key, tp, value, from_text=False)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        if not _prefix:
+            raise
+        raise ValueError(_qualified(str(err), _prefix, names)) from None
+
+
+def _qualified(message: str, prefix: str, names: set[str]) -> str:
+    """``message`` with each backticked field name of a section written as the option key
+    the user gave, e.g. ``Option `lr` ...`` -> ``Option `train.lr` ...`` for ``train.``.
+
+    Example:
+        >>> _qualified("Option `lr` expects a positive float, got -1.0.", "train.", {"lr"})
+        'Option `train.lr` expects a positive float, got -1.0.'
+    """
+    return re.sub(
+        r"`([A-Za-z_][A-Za-z0-9_]*)`",
+        lambda m: f"`{prefix}{m.group(1)}`" if m.group(1) in names else m.group(0),
+        message,
+    )
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """A bad file given to `rnnkit train tag|regress|seq2seq` or `rnnkit eval` is refused in one
 line that names the option it came from (`--train`, `--valid`, the `DATA` argument) and the
-file, before anything is written -- as `train classify` and `train lm` already do."""
+file, before anything is written -- as `train classify` and `train lm` already do; a bad
+model, data or training value is named as the option the user gave (`model.hidden_size`),
+not as the argument of the constructor that checked it."""
 
 from __future__ import annotations
 
@@ -98,3 +100,41 @@ def test_a_bad_eval_file_is_named_as_the_data_argument(task: str, tmp_path: Path
     capsys.readouterr()
     assert main(["eval", str(run), str(bad)]) == 2
     assert _one_line(capsys) == f"rnnkit eval: error: Argument `DATA` file '{bad}' {wrong_message}"
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_a_bad_model_or_training_value_is_named_by_its_option(task: str, tmp_path: Path,
+                                                              capsys) -> None:
+    small = TASKS[task][2]
+    good, _ = _good_and_bad(task, tmp_path)
+    out = tmp_path / "run"
+    base = ["train", task, "--train", str(good), "--out", str(out), *small, *QUIET]
+    # checked by the model's constructor, which names its argument: the command names the option
+    assert main([*base, "--model.hidden_size", "0"]) == 2
+    assert _one_line(capsys) == (
+        "rnnkit train: error: Option `model.hidden_size` must be a positive integer, got 0."
+    )
+    # checked by the training section itself
+    assert main([*base, "--train.lr", "-1"]) == 2
+    assert _one_line(capsys) == (
+        "rnnkit train: error: Option `train.lr` expects a positive float, got -1.0."
+    )
+    assert not out.exists()
+
+
+def test_the_language_model_s_batch_shape_is_named_by_its_option(tmp_path: Path,
+                                                                  capsys) -> None:
+    text = tmp_path / "corpus.txt"
+    text.write_text("to be or not to be\n" * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--text", str(text), "--out", str(out), "--data.bptt", "0",
+                 *QUIET]) == 2
+    assert _one_line(capsys) == (
+        "rnnkit train: error: Option `data.bptt` must be a positive integer; got 0."
+    )
+    assert main(["train", "lm", "--text", str(text), "--out", str(out), "--data.bptt", "10",
+                 "--model.dropout", "1.5", *QUIET]) == 2
+    assert _one_line(capsys) == (
+        "rnnkit train: error: Option `model.dropout` must be in [0, 1), got 1.5."
+    )
+    assert not out.exists()

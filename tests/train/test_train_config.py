@@ -85,6 +85,26 @@ def test_bad_values_are_named(words: list[str], message: str) -> None:
         apply_overrides(TrainConfig(), words)
 
 
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["--train.lr", "-1"], "Option `train.lr` expects a positive float, got -1.0."),
+        (
+            ["--train.max_steps", "0", "--train.max_epochs", "0"],
+            "Options `train.max_steps`, `train.max_epochs` and `train.max_time` are all 0",
+        ),
+        (["--train.min_lr", "1"], "Option `train.min_lr` expects a value <= lr (0.001), got 1.0."),
+    ],
+)
+def test_a_section_s_range_errors_name_the_key_as_given(words: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        apply_overrides(RunConfig(), words)
+    with pytest.raises(ValueError, match=re.escape(message)):  # the same from a file's table
+        config_from_dict(RunConfig, {"train": {
+            key.removeprefix("--train."): json.loads(value)
+            for key, value in zip(words[::2], words[1::2], strict=True)}})
+
+
 def test_unknown_keys_list_the_valid_ones() -> None:
     with pytest.raises(
         ValueError,

@@ -42,6 +42,7 @@ from rnnkit.tasks.common import (
     ExampleBatches,
     accuracy_train_config,
     add_common_train_arguments,
+    as_options,
     check_data_section,
     check_resumed_vocab,
     check_task,
@@ -271,14 +272,15 @@ def fit_classifier(
             f"Option `model.binary` needs exactly two classes; the training data has {labels}."
         )
     seed_everything(config.train.seed)  # the initial weights follow train.seed
-    model = SequenceClassifier(
-        len(labels),
-        pooling=m.pooling,
-        binary=m.binary,
-        labels=labels,
-        embedding_dropout=m.embedding_dropout,
-        **token_head_arguments(m, vocab),
-    )
+    with as_options("model", m):
+        model = SequenceClassifier(
+            len(labels),
+            pooling=m.pooling,
+            binary=m.binary,
+            labels=labels,
+            embedding_dropout=m.embedding_dropout,
+            **token_head_arguments(m, vocab),
+        )
     load_pretrained_embeddings(model, vocab, m, resume)
     check_resumed_vocab(run_dir, vocab, resume)
     summary = fit_model(

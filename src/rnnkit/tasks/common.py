@@ -9,10 +9,12 @@ whatever its model shape.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +42,7 @@ __all__ = [
     "accuracy_train_config",
     "add_common_train_arguments",
     "add_run_arguments",
+    "as_options",
     "check_data_section",
     "check_open_valid_fraction",
     "check_resumed_vocab",
@@ -69,6 +72,38 @@ TRAIN_VALID_FILES: Mapping[str, str] = {"train_file": "train", "valid_file": "va
 TRAIN_FILE = "Setting `data.train` (--train) file"
 VALID_FILE = "Setting `data.valid` (--valid) file"
 EVAL_FILE = "Argument `DATA` file"
+
+
+@contextlib.contextmanager
+def as_options(section: str, values: Any) -> Iterator[None]:
+    """Inside the block, a ValueError that names a constructor argument the ``section`` of
+    the run configuration sets (``Argument `hidden_size` ...``) names the option instead
+    (``Option `model.hidden_size` ...``), so that a command's error says what to change.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Model:
+        ...     hidden_size: int = 0
+        >>> with as_options("model", Model()):
+        ...     raise ValueError("Argument `hidden_size` must be a positive integer, got 0.")
+        Traceback (most recent call last):
+        ...
+        ValueError: Option `model.hidden_size` must be a positive integer, got 0.
+    """
+    names = {f.name for f in dataclasses.fields(values)}
+    try:
+        yield
+    except ValueError as err:
+        message = str(err)
+        renamed = re.sub(
+            r"\bArgument `([A-Za-z_][A-Za-z0-9_]*)`",
+            lambda m: f"Option `{section}.{m.group(1)}`" if m.group(1) in names else m.group(0),
+            message,
+        )
+        if renamed == message:
+            raise
+        raise ValueError(renamed) from None
 
 
 # -- run configuration -----------------------------------------------------------------------

@@ -47,6 +47,7 @@ from rnnkit.models import LanguageModel
 from rnnkit.models.language_model import check_adaptive_cutoffs
 from rnnkit.tasks.common import (
     add_run_arguments,
+    as_options,
     check_open_valid_fraction,
     check_resumed_vocab,
     check_task,
@@ -210,10 +211,11 @@ def _split(ids: np.ndarray, data: LMData) -> tuple[StreamBatches, StreamBatches]
             "longer text."
         )
     valid_batch = max(1, min(data.batch_size, len(valid_ids) // 2))
-    train = StreamBatches(
-        train_ids, data.batch_size, data.bptt, seed=0, random_offset=True, drop_last=True
-    )
-    valid = StreamBatches(valid_ids, valid_batch, data.bptt)
+    with as_options("data", data):
+        train = StreamBatches(
+            train_ids, data.batch_size, data.bptt, seed=0, random_offset=True, drop_last=True
+        )
+        valid = StreamBatches(valid_ids, valid_batch, data.bptt)
     return train, valid
 
 
@@ -351,19 +353,20 @@ def _category_batches(
 def _language_model(
     m: LMModel, vocab: Vocabulary, categories: Sequence[str] = ()
 ) -> LanguageModel:
-    return LanguageModel(
-        vocab_size=len(vocab),
-        embedding_dim=m.embedding_dim,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        nonlinearity=m.nonlinearity,
-        dropout=m.dropout,
-        tie_weights=m.tie_weights,
-        categories=categories,
-        adaptive_cutoffs=m.adaptive_cutoffs,
-        adaptive_div_value=m.adaptive_div_value,
-    )
+    with as_options("model", m):
+        return LanguageModel(
+            vocab_size=len(vocab),
+            embedding_dim=m.embedding_dim,
+            hidden_size=m.hidden_size,
+            num_layers=m.num_layers,
+            cell=m.cell,
+            nonlinearity=m.nonlinearity,
+            dropout=m.dropout,
+            tie_weights=m.tie_weights,
+            categories=categories,
+            adaptive_cutoffs=m.adaptive_cutoffs,
+            adaptive_div_value=m.adaptive_div_value,
+        )
 
 
 def fit_conditional_language_model(

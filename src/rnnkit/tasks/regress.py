@@ -46,6 +46,7 @@ from rnnkit.tasks.common import (
     VALID_FILE,
     ExampleBatches,
     add_common_train_arguments,
+    as_options,
     check_data_section,
     check_task,
     default_train_config,
@@ -231,6 +232,27 @@ def _batches(inputs: np.ndarray, targets: np.ndarray, data: RegressData, train: 
     )
 
 
+def _regressor(
+    input_names: Sequence[str], train_y: np.ndarray, data: RegressData, m: RegressModel
+) -> SequenceRegressor:
+    """A fresh regressor for ``input_names`` and targets shaped like ``train_y``."""
+    return SequenceRegressor(
+        len(input_names),
+        train_y.shape[-1],
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        cell=m.cell,
+        bidirectional=m.bidirectional,
+        dropout=m.dropout,
+        many_to_one=data.many_to_one,
+        pooling=m.pooling,
+        loss=m.loss,
+        standardize_inputs=data.standardize,
+        standardize_targets=data.standardize,
+        options=m.options,
+    )
+
+
 def prepare_data(
     config: RunConfig,
 ) -> tuple[np.ndarray, np.ndarray, Any, Any, list[str], list[str]]:
@@ -291,21 +313,8 @@ def fit_regressor(
     config.data.target_columns = target_names
     data, m = config.data, config.model
     seed_everything(config.train.seed)  # the initial weights follow train.seed
-    model = SequenceRegressor(
-        len(input_names),
-        train_y.shape[-1],
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        bidirectional=m.bidirectional,
-        dropout=m.dropout,
-        many_to_one=data.many_to_one,
-        pooling=m.pooling,
-        loss=m.loss,
-        standardize_inputs=data.standardize,
-        standardize_targets=data.standardize,
-        options=m.options,
-    )
+    with as_options("model", m):
+        model = _regressor(input_names, train_y, data, m)
     if data.standardize:
         model.fit_standardization(torch.from_numpy(train_x), torch.from_numpy(train_y))
     summary = fit_model(

@@ -39,6 +39,7 @@ from rnnkit.tasks.common import (
     TRAIN_FILE,
     VALID_FILE,
     add_common_train_arguments,
+    as_options,
     check_open_valid_fraction,
     check_task,
     default_train_config,
@@ -369,39 +370,41 @@ def fit_seq2seq(
                 f"The pairs given to resume {str(run_dir)!r} give other vocabularies than the "
                 "run was trained with; resume with the same --train and --data options."
             )
-    train_data = PairBatches(
-        *_encode_pairs(train_pairs, source, target),
-        batch_size=data.batch_size,
-        pad_id=int(target.pad_id),  # type: ignore[arg-type]
-        shuffle=True,
-        bucket_size=data.bucket_size or None,
-        seed=data.seed,
-    )
-    valid_data = PairBatches(
-        *_encode_pairs(valid_pairs, source, target),
-        batch_size=data.batch_size,
-        pad_id=int(target.pad_id),  # type: ignore[arg-type]
-    )
+    with as_options("data", data):
+        train_data = PairBatches(
+            *_encode_pairs(train_pairs, source, target),
+            batch_size=data.batch_size,
+            pad_id=int(target.pad_id),  # type: ignore[arg-type]
+            shuffle=True,
+            bucket_size=data.bucket_size or None,
+            seed=data.seed,
+        )
+        valid_data = PairBatches(
+            *_encode_pairs(valid_pairs, source, target),
+            batch_size=data.batch_size,
+            pad_id=int(target.pad_id),  # type: ignore[arg-type]
+        )
     m = config.model
     seed_everything(config.train.seed)  # the initial weights follow train.seed
-    model = Seq2Seq(
-        src_vocab_size=len(source),
-        tgt_vocab_size=len(target),
-        embedding_dim=m.embedding_dim,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        cell=m.cell,
-        nonlinearity=m.nonlinearity,
-        bidirectional=m.bidirectional,
-        attention=m.attention,
-        dropout=m.dropout,
-        teacher_forcing=m.teacher_forcing,
-        teacher_forcing_final=m.teacher_forcing_final,
-        teacher_forcing_decay=m.teacher_forcing_decay,
-        pad_id=int(target.pad_id),  # type: ignore[arg-type]
-        sos_id=int(target.sos_id),  # type: ignore[arg-type]
-        eos_id=int(target.eos_id),  # type: ignore[arg-type]
-    )
+    with as_options("model", m):
+        model = Seq2Seq(
+            src_vocab_size=len(source),
+            tgt_vocab_size=len(target),
+            embedding_dim=m.embedding_dim,
+            hidden_size=m.hidden_size,
+            num_layers=m.num_layers,
+            cell=m.cell,
+            nonlinearity=m.nonlinearity,
+            bidirectional=m.bidirectional,
+            attention=m.attention,
+            dropout=m.dropout,
+            teacher_forcing=m.teacher_forcing,
+            teacher_forcing_final=m.teacher_forcing_final,
+            teacher_forcing_decay=m.teacher_forcing_decay,
+            pad_id=int(target.pad_id),  # type: ignore[arg-type]
+            sos_id=int(target.sos_id),  # type: ignore[arg-type]
+            eos_id=int(target.eos_id),  # type: ignore[arg-type]
+        )
     summary = fit_model(
         model, train_data, valid_data, config, run_dir, "seq2seq",
         vocab=vocabs_to_dict(source, target), resume=resume, overwrite=overwrite,

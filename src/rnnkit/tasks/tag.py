@@ -49,6 +49,7 @@ from rnnkit.tasks.common import (
     VALID_FILE,
     accuracy_train_config,
     add_common_train_arguments,
+    as_options,
     check_data_section,
     check_resumed_vocab,
     check_task,
@@ -236,16 +237,17 @@ def _build_model(
             ["".join(s.words) for s in sentences], level="char", specials=CHAR_SPECIALS
         ).itos
     seed_everything(config.train.seed)  # the initial weights follow train.seed
-    model = SequenceTagger(
-        len(tags),
-        labels=tags,
-        char_features=m.char_features,
-        char_vocab=char_vocab,
-        char_embedding_dim=m.char_embedding_dim,
-        char_hidden_size=m.char_hidden_size,
-        max_word_length=m.max_word_length,
-        **token_head_arguments(m, vocab),
-    )
+    with as_options("model", m):
+        model = SequenceTagger(
+            len(tags),
+            labels=tags,
+            char_features=m.char_features,
+            char_vocab=char_vocab,
+            char_embedding_dim=m.char_embedding_dim,
+            char_hidden_size=m.char_hidden_size,
+            max_word_length=m.max_word_length,
+            **token_head_arguments(m, vocab),
+        )
     return model, vocab, tags
 
 
