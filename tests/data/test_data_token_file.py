@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -73,6 +74,30 @@ def test_shared_vocabulary_reuse_and_overwrite(tmp_path) -> None:
         prepare_token_file(valid, tmp_path / "train", level="word")
     prepare_token_file(valid, tmp_path / "train", level="word", overwrite=True)
     assert open_token_file(tmp_path / "train")[1].itos[4:] == ["c", "z"]
+
+
+def test_a_directory_of_something_else_is_never_written_into(tmp_path) -> None:
+    text = tmp_path / "corpus.txt"
+    text.write_text(TEXT, "utf-8")
+    run = tmp_path / "run"  # a run directory: its vocab.json must not be replaced
+    run.mkdir()
+    (run / "vocab.json").write_text('{"run": true}', "utf-8")
+    (run / "model.safetensors").write_bytes(b"weights")
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=re.escape(
+            f"Directory '{run}' is not a token directory and not empty (it holds "
+            "'model.safetensors'); choose a new or empty directory."
+        )):
+            prepare_token_file(text, run, overwrite=overwrite)
+    assert sorted(e.name for e in run.iterdir()) == ["model.safetensors", "vocab.json"]
+    assert (run / "vocab.json").read_text("utf-8") == '{"run": true}'
+    # an empty directory, or one an interrupted run left its temporary file in, is taken
+    leftover = tmp_path / "leftover"
+    leftover.mkdir()
+    (leftover / "tokens.bin.tmp").write_bytes(b"\0\0")
+    tokens, _ = open_token_file(prepare_token_file(text, leftover))
+    assert len(tokens) == len(TEXT)
+    assert not (leftover / "tokens.bin.tmp").exists()
 
 
 def test_bad_input_and_damaged_files(tmp_path) -> None:

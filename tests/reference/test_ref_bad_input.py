@@ -87,7 +87,32 @@ def test_ragged_inputs_and_bad_json(tmp_path: Path, capsys) -> None:
     argv = ["explain", "rnn", "--params", str(tmp_path / "bad.json"), "--inputs",
             str(tmp_path / "bad.json")]
     assert main(argv) == 2
-    assert "Argument `--params` file" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(
+        f"rnnkit explain: error: Option `--params` file '{tmp_path / 'bad.json'}' is not valid "
+        "JSON: Expecting property name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "message"),
+    [
+        ("--params", None, "Option `--params` file '{path}' does not exist."),
+        ("--inputs", b"", "Option `--inputs` file '{path}' is empty; expected some text."),
+        ("--targets", b"[1,\x00]", "Option `--targets` file '{path}' contains a NUL byte at "
+                                    "byte offset 3 (line 1); it looks binary, expected UTF-8 "
+                                    "text."),
+    ],
+)
+def test_a_missing_empty_or_binary_file_is_named_by_its_option(
+    option: str, content: bytes | None, message: str, tmp_path: Path, capsys
+) -> None:
+    argv = _run(tmp_path, PARAMS, INPUTS, targets=[0, 1])
+    path = tmp_path / "given.json"
+    if content is not None:
+        path.write_bytes(content)
+    argv[argv.index(option) + 1] = str(path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"rnnkit explain: error: {message.format(path=path)}\n"
 
 
 def test_targets_of_the_wrong_length_or_class(tmp_path: Path, capsys) -> None:

@@ -134,7 +134,13 @@ def test_resume_continues_a_run(files: Path, capsys) -> None:
     assert main([*base, "--resume", str(run), "--max-steps", "5"]) == 0
     assert "trained 5 steps" in capsys.readouterr().out
     assert main([*base, "--out", str(run), "--max-steps", "3"]) == 2
-    assert "already holds a checkpoint" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        f"rnnkit train: error: Option `--out` directory '{run}' already holds a checkpoint; "
+        f"continue it with --resume '{run}', start over with --overwrite, or choose another "
+        "--out."
+    )
+    assert main([*base, "--out", str(run), "--max-steps", "2", "--overwrite"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
 
 
 def test_predict_notes_unknown_words_and_a_file_name_read_as_text(

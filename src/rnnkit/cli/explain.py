@@ -43,6 +43,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.text import read_text
 from rnnkit.reference.cells import REFERENCE_CELL_NAMES
 from rnnkit.reference.trace import CELL_ALIASES, explain
 from rnnkit.spec import NONLINEARITIES, OUTPUT_ACTIVATIONS
@@ -90,11 +91,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(path: str, what: str) -> Any:
-    text = Path(path).read_text(encoding="utf-8")
+    """The JSON in the file option ``--what`` names; a missing, empty, binary or malformed
+    file is refused in one sentence naming the option."""
+    name = f"Option `--{what}` file"
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{name} {path!r} does not exist.")
+    text = read_text(path, name=name)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"Argument `--{what}` file {path} is not valid JSON: {err}.") from None
+        raise ValueError(f"{name} {path!r} is not valid JSON: {err}.") from None
 
 
 def _parse_lengths(text: str | None) -> list[int] | None:

@@ -100,6 +100,13 @@ def _sha256_of(path: Path, piece_bytes: int) -> str:
     return digest.hexdigest()
 
 
+#: What :func:`prepare_token_file` writes, finished or interrupted: a directory without
+#: ``meta.json`` that holds nothing else is its own, and may be written into.
+_OWN_FILES = frozenset(
+    {"tokens.bin", "tokens.bin.tmp", "vocab.json", "vocab.json.tmp", "meta.json.tmp"}
+)
+
+
 def prepare_token_file(
     text_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -137,7 +144,8 @@ def prepare_token_file(
     Raises:
         FileNotFoundError: no such text file.
         FileExistsError: ``out_dir`` holds a token file from another source or level and
-            ``overwrite`` is false.
+            ``overwrite`` is false, or it is a non-empty directory of something else (a run
+            directory, say), which is never written into.
         ValueError: the text is empty, binary or not UTF-8; ``level`` differs from the given
             vocabulary's; word level without ``<eos>`` in the vocabulary; an unknown token
             and no ``<unk>``.
@@ -184,6 +192,15 @@ def prepare_token_file(
                 "source or with other options; pass overwrite=True (--overwrite) to replace it."
             )
         meta_path.unlink()
+    elif out_dir.is_dir():
+        foreign = sorted(e.name for e in out_dir.iterdir() if e.name not in _OWN_FILES)
+        if foreign:
+            # vocab.json would replace a run's own vocabulary file, for one
+            raise FileExistsError(
+                f"Directory {str(out_dir)!r} is not a token directory and not empty (it holds "
+                f"{', '.join(map(repr, foreign[:3]))}{', ...' if len(foreign) > 3 else ''}); "
+                "choose a new or empty directory."
+            )
 
     if vocab is None:
         counts: Counter[str] = Counter()

@@ -31,7 +31,7 @@ from rnnkit.config import (
 )
 from rnnkit.data.batching import Batch, PaddedBatches
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.train import Trainer, TrainSummary
+from rnnkit.train import Trainer, TrainSummary, has_checkpoint
 from rnnkit.train.distributed import is_main_process
 
 __all__ = [
@@ -310,6 +310,12 @@ def train_task(
         0, the command's exit status.
     """
     config, run_dir = resolve_run_config(cls, args, task, **resolve)
+    if not args.resume and not args.overwrite and has_checkpoint(run_dir):
+        raise FileExistsError(
+            f"Option `--out` directory {str(run_dir)!r} already holds a checkpoint; continue "
+            f"it with --resume {str(run_dir)!r}, start over with --overwrite, or choose "
+            "another --out."
+        )
     summary = fit(config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite)[0]
     if is_main_process():  # under torchrun every rank gets here; one line is enough
         line = report(summary, run_dir) if report else summary_line(
