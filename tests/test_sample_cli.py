@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -144,3 +145,30 @@ def test_word_level_predict_spaces_the_continuation_and_notes_unknown_words(runs
     assert "'zebra' (input 2)" in captured.err and "<unk>" in captured.err
     assert main(["predict", run, "to be", "--length", "4"]) == 0
     assert capsys.readouterr().out == rows[0]["text"] + "\n"
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("prime", [None, "to be", "to be\n"])
+def test_printed_sample_is_written_as_it_is_generated_and_equals_the_json(
+    runs, capsys, level: str, prime: str | None
+) -> None:
+    from rnnkit.cli.sample import _sample_lm, add_arguments
+    from rnnkit.tasks import load_run
+    from rnnkit.tasks.lm import join_continuation
+
+    run = str(runs / level)
+    options = ["--length", "30", "--seed", "4", *([] if prime is None else ["--prime", prime])]
+    code, printed, _ = sample(capsys, run, *options)
+    assert code == 0
+    code, out, _ = sample(capsys, run, *options, "--json")
+    result = json.loads(out)
+    assert printed == join_continuation(level, result["prime"], result["text"]) + "\n"
+
+    # piece by piece: the prompt first, then one piece per generated token
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    pieces: list[str] = []
+    loaded = load_run(run)
+    streamed = _sample_lm(loaded, parser.parse_args([run, *options]), write=pieces.append)
+    assert streamed["streamed"] and len(pieces) == (1 if prime else 0) + streamed["tokens"]
+    assert "".join(pieces) + "\n" == printed

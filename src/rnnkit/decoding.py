@@ -131,6 +131,7 @@ def generate(
     eos_id: int | None = None,
     seed: int | None = None,
     prime_fn: PrimeFn | None = None,
+    on_token: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Generate ``length`` tokens after ``prime``, carrying the recurrent state.
 
@@ -144,6 +145,9 @@ def generate(
         seed: seeds a private generator, so the same seed gives the same text.
         prime_fn: ``prime_fn(tokens [B, P], state) -> (last logits [B, V], state)`` runs the
             whole prompt in one call; without it the prompt is fed one step at a time.
+        on_token: called with each step's tokens ``[B]`` as soon as they are drawn (``eos_id``
+            included, and repeated for rows already finished), so a caller can show text
+            while it is generated.
 
     Returns:
         ``[B, length]`` int64 generated ids (the prompt is not included).
@@ -175,6 +179,8 @@ def generate(
                 token = token.masked_fill(finished, eos_id)
                 finished |= token == eos_id
             out[:, t] = token
+            if on_token is not None:
+                on_token(token)
             if eos_id is not None and bool(finished.all()):
                 out[:, t + 1 :] = eos_id
                 break

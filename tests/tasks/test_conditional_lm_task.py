@@ -50,6 +50,10 @@ def test_each_category_generates_its_own_kind_of_name(names_run, capsys) -> None
         result = json.loads(capsys.readouterr().out)
         assert result["category"] == category and result["text"]
         assert set(result["text"]) <= letters, result
+        # printed as it is generated, up to the model's <eos>, which is not shown
+        assert main(["sample", str(names_run / "run"), "--category", category,
+                     "--temperature", "0"]) == 0
+        assert capsys.readouterr().out == result["text"] + "\n"
     assert main(["sample", str(names_run / "run"), "--category", "Alpha", "--prime", "ab",
                  "--beam", "2"]) == 0
     assert capsys.readouterr().out.startswith("ab")

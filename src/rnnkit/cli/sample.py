@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rnnkit.tasks.lm import join_continuation
@@ -128,8 +129,12 @@ def _default_start(vocab: Any) -> list[int]:
     return [0]
 
 
-def _sample_lm(run: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from rnnkit.tasks.lm import render_tokens, sample_ids
+def _sample_lm(
+    run: Any, args: argparse.Namespace, write: Callable[[str], object] | None = None
+) -> dict[str, Any]:
+    """Sample from a language model run. With ``write`` (sampling, not beam search), the
+    prompt and then each token's text go to it as they are generated."""
+    from rnnkit.tasks.lm import TextStream, render_tokens, sample_ids
 
     vocab, model = run.vocab, run.model
     prime = "" if args.prime is None else args.prime
@@ -151,6 +156,12 @@ def _sample_lm(run: Any, args: argparse.Namespace) -> dict[str, Any]:
                 f"{args.run!r} has none."
             )
         ids = _default_start(vocab) if args.prime is None else encode_prime(vocab, prime)
+    on_token: Callable[[int], None] | None = None
+    if write is not None and args.beam == 1:
+        stream = TextStream(vocab, prime, write)
+        # a conditional model's <eos> ends the sample; it is not part of the text
+        on_token = lambda token: None if token == eos_id else stream(token)  # noqa: E731
+
     out = sample_ids(
         model,
         ids,
@@ -163,10 +174,11 @@ def _sample_lm(run: Any, args: argparse.Namespace) -> dict[str, Any]:
         beam_size=args.beam,
         alpha=args.alpha,
         eos_id=eos_id,
+        on_token=on_token,
     )
     text = render_tokens(vocab, out)
     return {"task": "lm", "category": args.category, "prime": prime, "text": text,
-            "tokens": len(out)}
+            "tokens": len(out), "streamed": on_token is not None}
 
 
 def _sample_seq2seq(run: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -202,8 +214,10 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     loaded = load_run(args.run, best=not args.last)
     if loaded.task == "lm":
-        result = _sample_lm(loaded, args)
+        result = _sample_lm(loaded, args, write=None if args.json else _write_now)
         shown = join_continuation(loaded.vocab.level, result["prime"], result["text"])
+        if result.pop("streamed"):
+            shown = ""  # already printed, piece by piece
     elif loaded.task == "seq2seq":
         result = _sample_seq2seq(loaded, args)
         shown = result["translation"]
@@ -221,6 +235,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(shown)
     return 0
+
+
+def _write_now(text: str) -> None:
+    """Write generated text to stdout at once, so a long sample shows as it grows."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":  # pragma: no cover

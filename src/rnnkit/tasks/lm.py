@@ -29,7 +29,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +68,7 @@ __all__ = [
     "LMData",
     "LMModel",
     "RunConfig",
+    "TextStream",
     "encode_corpus",
     "fit_conditional_language_model",
     "fit_language_model",
@@ -530,12 +531,15 @@ def sample_ids(
     beam_size: int = 1,
     alpha: float = 0.0,
     eos_id: int | None = None,
+    on_token: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Continue the prompt ``ids`` from ``state`` by at most ``length`` tokens.
 
     The prompt runs through the layer in one call; then each token costs one step of
     :meth:`LanguageModel.generation_step` (batch 1, or the ``beam_size`` beams). With
     ``eos_id`` generation stops at that token, which is left out of the result.
+    ``on_token`` (sampling only: a beam's tokens are known at its end) gets each token's id
+    as it is drawn, ``eos_id`` included.
     """
     from rnnkit.decoding import beam_search, generate
 
@@ -569,6 +573,7 @@ def sample_ids(
                 seed=seed,
                 eos_id=eos_id,
                 prime_fn=prime_fn,
+                on_token=None if on_token is None else lambda token: on_token(int(token[0])),
             )
     row = out[0].tolist()
     if eos_id is not None and eos_id in row:
@@ -792,6 +797,48 @@ def predict_tokens(run: Any, lines: list[str]) -> tuple[Vocabulary, list[list[st
     if run.model.config.categories:
         lines = [line.partition("\t")[2] for line in lines]
     return run.vocab, [run.vocab.tokenize(line) for line in lines]
+
+
+class TextStream:
+    r"""Writes a prompt and then its continuation token by token, exactly as
+    ``join_continuation(level, prime, render_tokens(vocab, ids))`` shows them all at once:
+    ``rnnkit sample`` prints text while it is generated instead of after the last token.
+
+    Example:
+        >>> v = Vocabulary(["<unk>", "<eos>", "a", "b"], level="word",
+        ...                specials=("<unk>", "<eos>"))
+        >>> pieces = []
+        >>> stream = TextStream(v, "b", pieces.append)
+        >>> for i in [2, 3, 1, 3]:
+        ...     stream(i)
+        >>> "".join(pieces) == join_continuation("word", "b", render_tokens(v, [2, 3, 1, 3]))
+        True
+        >>> pieces
+        ['b', ' a', ' b', '\n', 'b']
+    """
+
+    def __init__(self, vocab: Vocabulary, prime: str, write: Callable[[str], object]) -> None:
+        self.vocab, self.prime, self.write = vocab, prime, write
+        self.first = True  # no token written yet
+        self.line_started = False  # a word has been written on the current line
+        if prime:
+            write(prime)
+
+    def __call__(self, token: int) -> None:
+        """Write the text of one more generated token."""
+        vocab = self.vocab
+        if vocab.level == "char":
+            self.write(vocab.decode([token]))
+            return
+        if token == vocab.eos_id:
+            self.write("\n")
+            self.line_started, self.first = False, False
+            return
+        # join_continuation's space between a word prompt and a word continuation
+        joined = self.first and bool(self.prime) and not self.prime[-1].isspace()
+        space = " " if self.line_started or joined else ""
+        self.write(space + vocab.itos[token])
+        self.line_started, self.first = True, False
 
 
 def join_continuation(level: str, prime: str, text: str) -> str:
