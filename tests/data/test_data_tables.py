@@ -117,8 +117,11 @@ def test_bad_csv_quoting_and_format(tmp_path) -> None:
     path.write_text('text,label\n"open quote,pos\n', "utf-8")
     with pytest.raises(ValueError, match=r"bad\.csv' line 2 is not valid CSV"):
         read_table(path)
-    with pytest.raises(ValueError, match=r"from its suffix '\.xml'"):
+    with pytest.raises(ValueError, match=r"^Table file '.*a\.xml' has the suffix '\.xml', which "
+                       r"names no table format; expected \.csv, \.tsv or \.jsonl"):
         read_table(tmp_path / "a.xml")
+    with pytest.raises(ValueError, match=r"^Argument `DATA` file '.*a\.xml' has the suffix"):
+        read_table(tmp_path / "a.xml", name="Argument `DATA` file")
     with pytest.raises(ValueError, match=r"`format` must be one of csv, tsv, jsonl; got 'xls'"):
         read_table(path, format="xls")
     json_path = tmp_path / "x.jsonl"

@@ -82,8 +82,11 @@ def iter_lines(
         raise ValueError(f"{where} is empty; expected some lines.")
 
 
-def table_format(path: str | os.PathLike[str], format: str | None = None) -> str:
-    """Return ``"csv"``, ``"tsv"`` or ``"jsonl"``: ``format`` if given, else from the name.
+def table_format(
+    path: str | os.PathLike[str], format: str | None = None, *, name: str = "Table file"
+) -> str:
+    """Return ``"csv"``, ``"tsv"`` or ``"jsonl"``: ``format`` if given, else from the name;
+    ``name`` is how a message names the file before its path.
 
     Raises:
         ValueError: ``format`` unknown, or a name whose suffix says nothing.
@@ -98,14 +101,15 @@ def table_format(path: str | os.PathLike[str], format: str | None = None) -> str
                 f"Argument `format` must be one of {', '.join(TABLE_FORMATS)}; got {format!r}."
             )
         return format
-    name = Path(path).name
-    if name.endswith(".gz"):
-        name = name[:-3]
-    suffix = Path(name).suffix.lower()
+    base = Path(path).name
+    if base.endswith(".gz"):
+        base = base[:-3]
+    suffix = Path(base).suffix.lower()
     if suffix not in _SUFFIXES:
         raise ValueError(
-            f"Cannot tell the format of table file {str(path)!r} from its suffix {suffix!r}; "
-            f"pass format= one of {', '.join(TABLE_FORMATS)}."
+            f"{name} {str(path)!r} has the suffix {suffix!r}, which names no table format; "
+            "expected .csv, .tsv or .jsonl (optionally .gz), or the format named by the "
+            f"`data.format` option (`format=` in Python): one of {', '.join(TABLE_FORMATS)}."
         )
     return _SUFFIXES[suffix]
 
@@ -321,7 +325,7 @@ def read_columns(
             appears), a missing column, bad quoting or bad JSON.
     """
     path = Path(path)
-    kind = table_format(path, format)
+    kind = table_format(path, format, name=name or "Table file")
     if isinstance(columns, (str, int)) or not isinstance(columns, Sequence) or not columns:
         raise TypeError(f"Argument `columns` must be a non-empty list; got {columns!r}.")
     if kind == "jsonl":
