@@ -54,6 +54,23 @@ def test_bad_settings_and_arguments_are_refused(tmp_path: Path) -> None:
         run_recipe("names-generation", data=tmp_path / "missing.txt", out=tmp_path)
 
 
+def test_a_missing_data_path_is_named_by_its_option(tmp_path: Path, capsys) -> None:
+    from rnnkit.cli import main
+
+    out = tmp_path / "run"
+    missing = tmp_path / "missing.txt"
+    assert main(["recipe", "run", "names-generation", "--data", str(missing),
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"rnnkit recipe: error: Option `--data` path '{missing}' does not exist.\n"
+    )
+    assert not out.exists()
+    assert main(["data", "get", "names", "--from", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"rnnkit data: error: Option `--from` path '{missing}' does not exist.\n"
+    )
+
+
 def test_set_without_equals_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

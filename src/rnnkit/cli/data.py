@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_arguments", "run"]
@@ -115,6 +116,8 @@ def _get(args: argparse.Namespace) -> int:
     entry = get_dataset(args.name)
     if args.timeout <= 0:
         raise ValueError(f"Argument `--timeout` must be positive; got {args.timeout}.")
+    if args.source is not None and not Path(args.source).exists():
+        raise FileNotFoundError(f"Option `--from` path {args.source!r} does not exist.")
     root = fetch_dataset(entry, source_path=args.source, timeout=args.timeout,
                          force=args.force)
     print(f"{entry.name}: {len(entry.files)} file(s) verified in {root}", file=sys.stderr)
@@ -123,8 +126,6 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rnnkit.data.describe import describe_file
 
     paths: list[Path] = []

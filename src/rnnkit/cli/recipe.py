@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from rnnkit.recipes import RECIPES
 
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.recipes import get_recipe, run_recipe
 
     get_recipe(args.name)  # an unknown name fails before anything is written
+    if args.data is not None and not Path(args.data).exists():
+        raise FileNotFoundError(f"Option `--data` path {args.data!r} does not exist.")
     result = run_recipe(
         args.name,
         full=args.full,
