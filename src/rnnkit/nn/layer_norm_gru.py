@@ -49,15 +49,17 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
-from rnnkit.nn.layer_norm_lstm import _normalize, _normalize_backward, _product
+from rnnkit.nn.layer_norm_lstm import (
+    _normalize,
+    _normalize_backward,
+    _product,
+    _sigmoid_backward,
+    _tanh_backward,
+)
 
 __all__ = ["layer_norm_gru_sequence"]
 
 Params = Mapping[str, Tensor]
-
-# The aten kernels autograd itself runs for these derivatives, writing into a given tensor.
-_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
-_tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
 def layer_norm_gru_sequence(
