@@ -112,7 +112,38 @@ def test_demo_refuses_an_empty_or_binary_text_naming_the_option(tmp_path, capsys
     err = capsys.readouterr().err
     assert "Option `--text` file" in err and "NUL byte at byte offset 2" in err
     assert not (tmp_path / "d").exists()
+    short = tmp_path / "short.txt"
+    short.write_text("hello world\n", encoding="utf-8")
+    assert main(["demo", "--text", str(short), "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err == (
+        f"rnnkit demo: error: Option `--text` file '{short}' holds 12 characters; the demo "
+        "needs at least 200 to train and validate on.\n"
+    )
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(("characters", "fits"), [(14, False), (18, True)])
+def test_a_corpus_too_short_for_one_batch_is_refused_before_training(
+    tmp_path, capsys, characters: int, fits: bool
+) -> None:
+    # batch 1, bptt 8: a row must keep bptt + 1 = 9 tokens after a start offset of up to 7,
+    # so 16 training tokens (18 with the 2 held out) are the fewest that train
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("abcdefghijklmnopqrstuvwxyz"[: characters - 1] + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    code = main(["train", "lm", "--text", str(corpus), "--data.batch_size", "1", "--data.bptt",
+                 "8", "--max-steps", "1", "--out", str(out), "--progress", "false"])
+    err = capsys.readouterr().err
+    if fits:
+        assert code == 0, err
+        return
+    assert code == 2
+    assert err == (
+        "rnnkit train: error: The corpus is too short for batch_size=1 and bptt=8: 12 training "
+        "tokens make rows of 5 tokens after the random start offset, fewer than bptt + 1; use "
+        "a smaller --data.batch_size or --data.bptt, or a longer text.\n"
+    )
+    assert not out.exists()
 
 
 def test_word_level_corpus_ends_lines_with_eos() -> None:

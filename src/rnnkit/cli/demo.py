@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="reuse an --out that holds a run")
 
 
+#: The shortest --text the demo trains on: its batch shape (below) then leaves every
+#: training row at least 3 chunks and every validation row 2 tokens.
+MIN_CHARACTERS = 200
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, then sample at temperatures 0.5 and 1.0."""
     if not args.max_time > 0:
@@ -73,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         text, source = read_text(args.text, name="Option `--text` file"), args.text
     else:
         text, source = embedded_corpus(), "the Python reference documentation (pydoc_data.topics)"
+    if len(text) < MIN_CHARACTERS:
+        raise ValueError(
+            f"Option `--text` file {args.text!r} holds {len(text):,} characters; the demo needs "
+            f"at least {MIN_CHARACTERS} to train and validate on."
+        )
     run_dir = Path(args.out) if args.out else default_run_dir("demo")
     # 64 rows of 100-step chunks; a short --text gets fewer rows and shorter chunks
     bptt = max(8, min(100, len(text) // 40))

@@ -204,12 +204,15 @@ def encode_corpus(text: str, data: LMData) -> tuple[Vocabulary, np.ndarray]:
 def _split(ids: np.ndarray, data: LMData) -> tuple[StreamBatches, StreamBatches]:
     n_valid = max(2, int(len(ids) * data.valid_fraction))
     train_ids, valid_ids = ids[:-n_valid], ids[-n_valid:]
-    if len(train_ids) // data.batch_size <= data.bptt:
+    # Each epoch starts at a random offset below bptt, so a row must hold bptt + 1 tokens
+    # after the largest offset for one full chunk (StreamBatches(random_offset=True)).
+    row = max(0, len(train_ids) - (data.bptt - 1)) // data.batch_size
+    if row <= data.bptt:
         raise ValueError(
             f"The corpus is too short for batch_size={data.batch_size} and bptt={data.bptt}: "
-            f"{len(train_ids)} training tokens make rows of {len(train_ids) // data.batch_size} "
-            "tokens, fewer than bptt + 1; use a smaller --data.batch_size or --data.bptt, or a "
-            "longer text."
+            f"{len(train_ids)} training tokens make rows of {row} tokens after the random "
+            "start offset, fewer than bptt + 1; use a smaller --data.batch_size or "
+            "--data.bptt, or a longer text."
         )
     valid_batch = max(1, min(data.batch_size, len(valid_ids) // 2))
     with as_options("data", data):
