@@ -14,11 +14,13 @@ layers -- and runs one of two paths (``layer.path``, shown in ``repr``):
   recurrent product and the gate arithmetic (:data:`rnnkit.nn.functional.STEP_FUNCTIONS`),
   exactly what the cell's ``step`` runs. Per-step options slot in at
   :meth:`RecurrentLayer._run_direction` (masks, zoneout) or the step function (layer norm).
-  The layer-norm LSTM, peephole LSTM and GRU (without zoneout or a projection, outside
-  autocast) run their loop as one autograd node per direction instead, with the backward
-  through time written out by hand: :func:`rnnkit.nn.layer_norm_lstm.layer_norm_lstm_sequence`
-  and :func:`rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence`, equal in outputs and gradients
-  to stepping the step function.
+  The LSTM and peephole LSTM, with or without layer norm, and the layer-norm GRU (without
+  zoneout or a projection, outside autocast) run their loop as one autograd node per
+  direction instead, with the backward through time written out by hand:
+  :func:`rnnkit.nn.lstm_sequence.lstm_sequence`,
+  :func:`rnnkit.nn.layer_norm_lstm.layer_norm_lstm_sequence` and
+  :func:`rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence`, equal in outputs and gradients to
+  stepping the step function.
 
 Regularisation, normalisation and initialisation options (equations in
 :mod:`rnnkit.nn.regularizers`, :mod:`rnnkit.nn.functional` and :mod:`rnnkit.nn.init`), and
@@ -85,6 +87,7 @@ from rnnkit.nn import variants as V
 from rnnkit.nn.init import check_scheme, init_recurrent
 from rnnkit.nn.layer_norm_gru import layer_norm_gru_sequence
 from rnnkit.nn.layer_norm_lstm import layer_norm_lstm_sequence
+from rnnkit.nn.lstm_sequence import lstm_sequence
 from rnnkit.spec import CellSpec, check_nonlinearity, check_output_activation, get_spec
 
 __all__ = ["GRU", "LSTM", "MUT", "RNN", "JordanRNN", "RecurrentLayer"]
@@ -1008,19 +1011,21 @@ class RecurrentLayer(nn.Module):
         return tuple(weights)
 
     def _runs_sequence_function(self, x: Tensor, state: State, params: dict[str, Tensor]) -> bool:
-        """Whether a direction runs a layer-norm sequence function (LSTM's or GRU's).
+        """Whether a direction runs a sequence function (a hand-written backward through time).
 
         :func:`~rnnkit.nn.layer_norm_lstm.layer_norm_lstm_sequence` covers the layer-norm LSTM
-        and peephole LSTM, :func:`~rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence` the GRU,
-        both with recurrent dropout, variable lengths and either direction. Zoneout (checked
-        by the caller) and a projection change the step; under autocast the step's operations
-        would each pick their own precision, which the sequence function's buffers of one
-        dtype do not follow; so those run the step loop, as do mixed dtypes (an ``hx`` of
-        another dtype than the weights).
+        and peephole LSTM, :func:`~rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence` the
+        layer-norm GRU, :func:`~rnnkit.nn.lstm_sequence.lstm_sequence` the plain LSTM and
+        peephole LSTM on the loop path, all with recurrent dropout, variable lengths and
+        either direction. Zoneout (checked by the caller) and a projection change the step;
+        under autocast the step's operations would each pick their own precision, which the
+        sequence function's buffers of one dtype do not follow; so those run the step loop, as
+        do mixed dtypes (an ``hx`` of another dtype than the weights).
         """
-        if not self.layer_norm or self.proj_size or isinstance(self.spec, V.VariantSpec):
+        if self.proj_size or isinstance(self.spec, V.VariantSpec):
             return False
-        if self.spec.name not in ("lstm", "peephole_lstm", "gru"):
+        cells = ("lstm", "peephole_lstm", "gru") if self.layer_norm else ("lstm", "peephole_lstm")
+        if self.spec.name not in cells:
             return False
         if torch.is_autocast_enabled(x.device.type):
             return False
@@ -1045,9 +1050,12 @@ class RecurrentLayer(nn.Module):
             step = functools.partial(step, recurrent_mask=recurrent_mask)
         zone = self._zoneout_weights(T, state, x, suffix)
         if zone is None and self._runs_sequence_function(x, state, params):
-            sequence = (
-                layer_norm_gru_sequence if self.spec.name == "gru" else layer_norm_lstm_sequence
-            )
+            if not self.layer_norm:
+                sequence = lstm_sequence
+            elif self.spec.name == "gru":
+                sequence = layer_norm_gru_sequence
+            else:
+                sequence = layer_norm_lstm_sequence
             out, final = sequence(
                 x,
                 state,  # type: ignore[arg-type]
