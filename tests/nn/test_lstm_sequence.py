@@ -189,6 +189,108 @@ def test_sequence_function_gradcheck(
     assert torch.autograd.gradcheck(run, (x, h0, c0, *values))
 
 
+ZONEOUT_CONFIGS = {
+    "h": {"zoneout": 0.3, "zoneout_c": 0.0},
+    "c": {"zoneout_c": 0.4},  # zoneout of h 0
+    "both": {"zoneout": 0.3, "zoneout_c": 0.5},
+    "both-bidirectional-stacked": {
+        "zoneout": 0.3,
+        "zoneout_c": 0.5,
+        "num_layers": 2,
+        "bidirectional": True,
+    },
+    "both-peephole-dropout-bidirectional": {
+        "zoneout": 0.3,
+        "zoneout_c": 0.5,
+        "peephole": True,
+        "recurrent_dropout": 0.3,
+        "bidirectional": True,
+    },
+    "c-peephole-bidirectional": {"zoneout_c": 0.4, "peephole": True, "bidirectional": True},
+}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("lengths", [None, [5, 2, 4]], ids=["full", "lengths"])
+@pytest.mark.parametrize("config", list(ZONEOUT_CONFIGS.values()), ids=list(ZONEOUT_CONFIGS))
+def test_zoneout_sequence_function_equals_the_step_loop(
+    monkeypatch: pytest.MonkeyPatch, config: dict, lengths: list[int] | None, training: bool
+) -> None:
+    # Zoneout runs the sequence function too (the same masks both times: the same seed).
+    layer = _layer(**config).train(training)
+    assert layer.path == "loop"
+    LD = layer.num_layers * layer.num_directions
+    x = leaf(T, B, I)
+    h0, c0 = leaf(LD, B, H, seed=1), leaf(LD, B, H, seed=2)
+    fused, stepped = _both_ways(
+        monkeypatch, layer, lambda m: m(x, (h0, c0), lengths=lengths), [x, h0, c0]
+    )
+    assert_all_close(fused, stepped, atol=1e-12, rtol=1e-10)
+    for name, value in fused.items():
+        if name.startswith("grad"):
+            assert value.abs().sum() > 0, f"{name} is zero: the comparison would prove nothing"
+    if training:
+        masks = [m for key, m in layer.last_masks.items() if key.startswith("zoneout")]
+        assert masks and all(0 < m.mean() < 1 for m in masks)  # both kinds of unit
+
+
+@pytest.mark.parametrize(
+    ("peephole", "reverse", "masked", "zone"),
+    [
+        (False, False, False, "masks"),
+        (False, True, True, "masks"),
+        (True, False, True, "masks-h"),
+        (True, True, True, "probabilities"),
+        (True, False, False, "c"),
+    ],
+    ids=["plain", "reverse-masked", "peephole-masked-h", "peephole-reverse-eval", "peephole-c"],
+)
+def test_sequence_function_with_zoneout_gradcheck(
+    peephole: bool, reverse: bool, masked: bool, zone: str
+) -> None:
+    layer = _layer(peephole=peephole)
+    names = [name[: -len("_l0")] for name, _ in layer.named_parameters()]
+    values = [p.detach().clone().requires_grad_() for p in layer.parameters()]
+    x, h0, c0 = leaf(4, 2, I), leaf(2, H, seed=1), leaf(2, H, seed=2)
+    recurrent_mask = step_mask = None
+    if masked:
+        recurrent_mask = torch.tensor([[2.0, 0.0, 2.0, 2.0], [0.0, 2.0, 2.0, 0.0]], dtype=DTYPE)
+        step_mask = (torch.arange(4).unsqueeze(1) < torch.tensor([4, 2])).unsqueeze(-1)
+    generator = torch.Generator().manual_seed(3)
+    mask_h, mask_c = (
+        torch.empty(4, 2, H, dtype=DTYPE).bernoulli_(0.5, generator=generator) for _ in range(2)
+    )
+    zoneout = {
+        "masks": (mask_h, mask_c),
+        "masks-h": (mask_h, None),
+        "c": (None, mask_c),
+        "probabilities": (0.3, 0.6),
+    }[zone]
+
+    def run(x, h0, c0, *weights):
+        out, (h_n, c_n) = lstm_sequence(
+            x,
+            (h0, c0),
+            dict(zip(names, weights, strict=True)),
+            reverse=reverse,
+            recurrent_mask=recurrent_mask,
+            step_mask=step_mask,
+            zoneout=zoneout,
+        )
+        return out, h_n, c_n
+
+    assert torch.autograd.gradcheck(run, (x, h0, c0, *values))
+
+
+def test_zoneout_runs_it_without_autograd_as_with() -> None:
+    layer = _layer(bidirectional=True, peephole=True, zoneout=0.3, zoneout_c=0.5).eval()
+    x = leaf(T, B, I)
+    out, (h_n, c_n) = layer(x, lengths=[5, 1, 3])
+    with torch.no_grad():
+        out_ng, (h_ng, c_ng) = layer(x, lengths=[5, 1, 3])
+    torch.testing.assert_close((out_ng, h_ng, c_ng), (out.detach(), h_n.detach(), c_n.detach()))
+
+
 def test_sequence_function_without_autograd_equals_it_with_autograd() -> None:
     layer = _layer(num_layers=2, bidirectional=True, peephole=True)
     x = leaf(T, B, I)
@@ -226,8 +328,8 @@ def test_output_changed_in_place_is_an_error_as_in_torch() -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{"zoneout": 0.1}, {"zoneout_c": 0.2}, {"proj_size": 2}, {"layer_norm": True}],
-    ids=["zoneout", "zoneout_c", "proj_size", "layer_norm"],
+    [{"proj_size": 2}, {"layer_norm": True}, {"layer_norm": True, "zoneout": 0.1}],
+    ids=["proj_size", "layer_norm", "layer_norm-zoneout"],
 )
 def test_other_steps_do_not_run_it(monkeypatch: pytest.MonkeyPatch, config: dict) -> None:
     calls = _counting(monkeypatch)

@@ -15,8 +15,8 @@ layers -- and runs one of two paths (``layer.path``, shown in ``repr``):
   exactly what the cell's ``step`` runs. Per-step options slot in at
   :meth:`RecurrentLayer._run_direction` (masks, zoneout) or the step function (layer norm).
   The LSTM and peephole LSTM, with or without layer norm, and the layer-norm GRU (without
-  zoneout or a projection, outside autocast) run their loop as one autograd node per
-  direction instead, with the backward through time written out by hand:
+  a projection, outside autocast; with layer norm, without zoneout) run their loop as one
+  autograd node per direction instead, with the backward through time written out by hand:
   :func:`rnnkit.nn.lstm_sequence.lstm_sequence`,
   :func:`rnnkit.nn.layer_norm_lstm.layer_norm_lstm_sequence` and
   :func:`rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence`, equal in outputs and gradients to
@@ -992,13 +992,13 @@ class RecurrentLayer(nn.Module):
 
     def _zoneout_weights(
         self, T: int, state: State, like: Tensor, suffix: str
-    ) -> tuple[float | tuple[Tensor, ...] | None, ...] | None:
+    ) -> tuple[float | Tensor | None, ...] | None:
         # Per state component: None (no zoneout), the probability (evaluation: the
-        # expectation), or one 0/1 mask per step (training).
+        # expectation), or one 0/1 mask per step, [T, B, S] (training).
         probabilities = (self.zoneout, self.zoneout_c)[: len(state)]
         if not any(probabilities):
             return None
-        weights: list[float | tuple[Tensor, ...] | None] = []
+        weights: list[float | Tensor | None] = []
         for name, s, p in zip(self.spec.state_names, state, probabilities, strict=True):
             if not p:
                 weights.append(None)
@@ -1007,7 +1007,7 @@ class RecurrentLayer(nn.Module):
             else:
                 masks = R.zoneout_mask((T, *s.shape), p, like)
                 self.last_masks[f"zoneout_{name}{suffix}"] = masks
-                weights.append(masks.unbind(0))
+                weights.append(masks)
         return tuple(weights)
 
     def _runs_sequence_function(self, x: Tensor, state: State, params: dict[str, Tensor]) -> bool:
@@ -1017,10 +1017,10 @@ class RecurrentLayer(nn.Module):
         and peephole LSTM, :func:`~rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence` the
         layer-norm GRU, :func:`~rnnkit.nn.lstm_sequence.lstm_sequence` the plain LSTM and
         peephole LSTM on the loop path, all with recurrent dropout, variable lengths and
-        either direction. Zoneout (checked by the caller) and a projection change the step;
-        under autocast the step's operations would each pick their own precision, which the
-        sequence function's buffers of one dtype do not follow; so those run the step loop, as
-        do mixed dtypes (an ``hx`` of another dtype than the weights).
+        either direction, the plain ones zoneout too (the caller checks zoneout). A projection
+        changes the step; under autocast the step's operations would each pick their own
+        precision, which the sequence function's buffers of one dtype do not follow; so those
+        run the step loop, as do mixed dtypes (an ``hx`` of another dtype than the weights).
         """
         if self.proj_size or isinstance(self.spec, V.VariantSpec):
             return False
@@ -1049,7 +1049,10 @@ class RecurrentLayer(nn.Module):
             self.last_masks["recurrent" + suffix] = recurrent_mask
             step = functools.partial(step, recurrent_mask=recurrent_mask)
         zone = self._zoneout_weights(T, state, x, suffix)
-        if zone is None and self._runs_sequence_function(x, state, params):
+        # Zoneout: lstm_sequence covers it, the layer-norm functions do not.
+        if (zone is None or not self.layer_norm) and self._runs_sequence_function(
+            x, state, params
+        ):
             if not self.layer_norm:
                 sequence = lstm_sequence
             elif self.spec.name == "gru":
@@ -1063,6 +1066,7 @@ class RecurrentLayer(nn.Module):
                 reverse=reverse,
                 recurrent_mask=recurrent_mask,
                 step_mask=mask,
+                **({} if zone is None else {"zoneout": zone}),
             )
             if mask is not None:
                 out = out.masked_fill(~mask, 0.0)

@@ -22,8 +22,11 @@ The equations, per step ``t`` (gate order i, f, g, o)::
     h_t = o ⊙ tanh(c_t)
 
 with ``r`` the recurrent-dropout mask (one per sequence) and the bracketed peephole terms for
-``peephole_lstm``. Where a step mask (variable lengths) is off, the sequence keeps its state:
-``(h_t, c_t) = (h_{t-1}, c_{t-1})``.
+``peephole_lstm``. Zoneout then mixes the new state with the previous one,
+``h_t ← z^h_t ⊙ h_{t-1} + (1 - z^h_t) ⊙ h_t`` (and ``c_t`` with ``z^c_t``; the output gate's
+peephole sees the cell before it), as :func:`rnnkit.nn.regularizers.zoneout` does; ``z`` is a
+0/1 mask per step (training) or the probability (evaluation). Where a step mask (variable
+lengths) is off, the sequence keeps its state: ``(h_t, c_t) = (h_{t-1}, c_{t-1})``.
 
 Example:
     >>> import torch
@@ -51,6 +54,7 @@ from rnnkit.nn.layer_norm_lstm import _product, _sigmoid_backward, _tanh_backwar
 __all__ = ["lstm_sequence"]
 
 Params = Mapping[str, Tensor]
+Zoneout = float | Tensor | None  # zoneout of one state: none, the probability, masks [T, B, H]
 
 
 def lstm_sequence(
@@ -61,6 +65,7 @@ def lstm_sequence(
     reverse: bool = False,
     recurrent_mask: Tensor | None = None,
     step_mask: Tensor | None = None,
+    zoneout: tuple[Zoneout, Zoneout] | None = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Run an LSTM (or peephole LSTM) over every step of one direction.
 
@@ -81,6 +86,10 @@ def lstm_sequence(
         recurrent_mask: recurrent dropout, ``[B, H]``: the product sees ``h_{t-1} ⊙ mask``.
         step_mask: ``[T, B, 1]`` bools, false where a sequence has ended: there its state
             stays as it was.
+        zoneout: ``(z_h, z_c)``, the zoneout of ``h`` and of ``c``, each ``None`` (none), a
+            float (the probability: evaluation) or ``[T, B, H]`` 0/1 masks in time order
+            (training): the state after step ``t`` is ``lerp(new, previous, z[t])``, before a
+            step mask holds it.
 
     Shape:
         ``x [T, B, I]`` -> ``output [T, B, H]``; ``h_n``, ``c_n`` ``[B, H]``.
@@ -118,10 +127,12 @@ def lstm_sequence(
         else (None, None, None)
     )
     inputs = (xw, h0, c0, params["weight_hh"], *peepholes)
+    zone_h, zone_c = (None, None) if zoneout is None else zoneout
+    masks = (recurrent_mask, step_mask, zone_h, zone_c)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        out, h_n, c_n = _LSTMSequence.apply(*inputs, recurrent_mask, step_mask, reverse)
+        out, h_n, c_n = _LSTMSequence.apply(*inputs, *masks, reverse)
     else:
-        out, h_n, c_n, _, _, _ = _forward(*inputs, recurrent_mask, step_mask, reverse, keep=False)
+        out, h_n, c_n, _, _, _ = _forward(*inputs, *masks, reverse, keep=False)
     return out, (h_n, c_n)
 
 
@@ -135,6 +146,8 @@ def _forward(
     weight_co: Tensor | None,
     recurrent_mask: Tensor | None,
     step_mask: Tensor | None,
+    zone_h: Zoneout,
+    zone_c: Zoneout,
     reverse: bool,
     keep: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -142,7 +155,7 @@ def _forward(
     backward.
 
     ``gates [T, B, 4H]`` holds ``σ(a_i), σ(a_f), tanh(a_g), σ(a_o)`` (peepholes included) and
-    ``tanh_cs [T, B, H]`` ``tanh(c_t)`` of the step's new cell, before a step mask holds it;
+    ``tanh_cs [T, B, H]`` ``tanh(c_t)`` of the step's new cell, before zoneout and a step mask;
     without ``keep`` both are one step's buffer, overwritten every step.
     """
     T, B, G = xw.shape
@@ -175,14 +188,18 @@ def _forward(
         c_t = c_next if step_mask is None else c_new
         torch.mul(f, c_prev, out=c_t).addcmul_(i, g)
         if weight_co is not None:
-            # The output gate's peephole sees the new cell.
+            # The output gate's peephole sees the new cell (before zoneout).
             o.addcmul_(weight_co, c_t)
         o.sigmoid_()
         torch.tanh(c_t, out=tanh_c)
-        if step_mask is None:
-            torch.mul(o, tanh_c, out=out[t])
-        else:
-            torch.mul(o, tanh_c, out=h_new)
+        h_t = out[t] if step_mask is None else h_new
+        torch.mul(o, tanh_c, out=h_t)
+        # Zoneout before the step mask, as the layer's step loop does.
+        if zone_h is not None:
+            h_t.lerp_(h_prev, zone_h if isinstance(zone_h, float) else zone_h[t])
+        if zone_c is not None:
+            c_t.lerp_(c_prev, zone_c if isinstance(zone_c, float) else zone_c[t])
+        if step_mask is not None:
             torch.where(step_mask[t], h_new, h_prev, out=out[t])
             torch.where(step_mask[t], c_new, c_prev, out=c_next)
         h_prev = out[t]
@@ -191,7 +208,7 @@ def _forward(
 
 _SAVED = (
     "out", "cs", "gates", "tanh_cs", "h0", "weight_hh", "weight_ci", "weight_cf", "weight_co",
-    "recurrent_mask", "step_mask",
+    "recurrent_mask", "step_mask", "zone_h", "zone_c",
 )  # fmt: skip
 
 
@@ -213,18 +230,24 @@ class _LSTMSequence(torch.autograd.Function):
         weight_co: Tensor | None,
         recurrent_mask: Tensor | None,
         step_mask: Tensor | None,
+        zone_h: Zoneout,
+        zone_c: Zoneout,
         reverse: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
         out, h_n, c_n, cs, gates, tanh_cs = _forward(
             xw, h0, c0, weight_hh, weight_ci, weight_cf, weight_co, recurrent_mask, step_mask,
-            reverse, keep=True,
+            zone_h, zone_c, reverse, keep=True,
         )  # fmt: skip
         # The output is saved as it is returned: as with torch.nn.LSTM, changing it in place
         # before the backward is an error, not a wrong gradient.
         ctx.save_for_backward(
             out, cs, gates, tanh_cs, h0, weight_hh, weight_ci, weight_cf, weight_co,
             recurrent_mask, step_mask,
+            *(z if isinstance(z, Tensor) else None for z in (zone_h, zone_c)),
         )  # fmt: skip
+        # A float zoneout (the probability) is kept as it is: save_for_backward takes tensors.
+        zones = (zone_h, zone_c)
+        ctx.zone_probabilities = tuple(z if isinstance(z, float) else None for z in zones)
         ctx.reverse = reverse
         # An output nothing used gets None, not a zero tensor the size of the output.
         ctx.set_materialize_grads(False)
@@ -243,12 +266,28 @@ class _LSTMSequence(torch.autograd.Function):
                 "differentiable: a second-order gradient (create_graph=True) through it is not "
                 "supported."
             )
-        saved = dict(zip(_SAVED, ctx.saved_tensors, strict=True))
+        saved: dict[str, Tensor | float | None] = dict(
+            zip(_SAVED, ctx.saved_tensors, strict=True)
+        )
+        for name, p in zip(("zone_h", "zone_c"), ctx.zone_probabilities, strict=True):
+            if p is not None:
+                saved[name] = p
         return _backward(saved, ctx.reverse, d_out, d_h_n, d_c_n)
 
 
+def _split(step_on: Tensor | None, zone: Zoneout) -> tuple[Tensor | float, Tensor | float] | None:
+    """How the gradient of a state leaving a step divides: ``(to the step's new value, to the
+    previous state)``, per step where a tensor; None where it all goes to the new value."""
+    if zone is None:
+        return None if step_on is None else (step_on, 1 - step_on)
+    if step_on is None:
+        return 1 - zone, zone
+    new_part = step_on * (1 - zone)
+    return new_part, 1 - new_part
+
+
 def _backward(
-    saved: dict[str, Tensor | None],
+    saved: dict[str, Tensor | float | None],
     reverse: bool,
     d_out: Tensor | None,
     d_h_n: Tensor | None,
@@ -262,6 +301,7 @@ def _backward(
         saved["weight_hh"], saved["weight_ci"], saved["weight_cf"], saved["weight_co"],
     )  # fmt: skip
     recurrent_mask, step_mask = saved["recurrent_mask"], saved["step_mask"]
+    zone_h, zone_c = saved["zone_h"], saved["zone_c"]
     T, B, G = gates.shape
     H = G // 4
     new, zeros = out.new_empty, out.new_zeros
@@ -279,10 +319,13 @@ def _backward(
     weight_hh_t = weight_hh.t().contiguous()  # dL/dh_{t-1} = dL/da_t W_hh = a @ (W_hh^T)^T
     d_peephole = None if weight_ci is None else zeros(3, B, H)
     d_c_t, d_product = new(B, H), new(B, H)
-    if step_mask is not None:
-        step_on = step_mask.to(out.dtype)
-        step_off = 1 - step_on
-        d_h_held, d_c_held = new(B, H), new(B, H)
+    # Zoneout and a step mask pass part of a state's gradient (all of it, where held) straight
+    # to the state before the step: d_h_held, d_c_held.
+    step_on = None if step_mask is None else step_mask.to(out.dtype)
+    splits = (_split(step_on, zone_h), _split(step_on, zone_c))
+    d_h_held, d_c_held = new(B, H), new(B, H)
+    # The step's new cell (before zoneout), for the output gate's peephole.
+    c_new = new(B, H) if zone_c is not None and weight_co is not None else None
     for k in range(T):
         t = k if reverse else T - 1 - k
         # The steps of this chunk (by k) and the earliest of them in time, t_lo.
@@ -295,12 +338,11 @@ def _backward(
         da_i, da_f, da_g, da_o = d_a[t].chunk(4, 1)
         if d_out is not None:
             d_h.add_(d_out[t])
-        if step_mask is not None:
-            # A held state passes its gradient straight to the state before it.
-            torch.mul(d_h, step_off[t], out=d_h_held)
-            torch.mul(d_c, step_off[t], out=d_c_held)
-            d_h.mul_(step_on[t])
-            d_c.mul_(step_on[t])
+        for d, d_held, split in ((d_h, d_h_held, splits[0]), (d_c, d_c_held, splits[1])):
+            if split is not None:
+                to_new, to_held = (w[t] if isinstance(w, Tensor) else w for w in split)
+                torch.mul(d, to_held, out=d_held)
+                d.mul_(to_new)
         # h_t = o ⊙ tanh(c_t)
         _sigmoid_backward(torch.mul(d_h, tanh_c, out=d_product), o, grad_input=da_o)
         _tanh_backward(torch.mul(d_h, o, out=d_product), tanh_c, grad_input=d_c_t)
@@ -314,10 +356,12 @@ def _backward(
         torch.mul(d_c_t, f, out=d_c)
         if d_peephole is not None:
             # Where a step mask is off, c_t here is the held cell, not the step's: its da_o
-            # is zero there, so the product is the same.
+            # is zero there, so the product is the same. Under zoneout of c, the step's cell.
             d_c.addcmul_(da_i, weight_ci).addcmul_(da_f, weight_cf)
             d_peephole[0].addcmul_(da_i, c_prev)
             d_peephole[1].addcmul_(da_f, c_prev)
+            if c_new is not None:
+                c_t = torch.mul(f, c_prev, out=c_new).addcmul_(i, g)
             d_peephole[2].addcmul_(da_o, c_t)
         # a_t = xw_t + W_hh (r ⊙ h_{t-1}), with h_{t-1} = out[t -/+ 1] or h_0 at the start.
         d_h = _product(d_a[t], weight_hh_t)
@@ -331,9 +375,10 @@ def _backward(
         if k == k_last:
             n = k_last - k_first + 1
             d_weight_hh.addmm_(d_a[t_lo : t_lo + n].view(-1, G).t(), h_in[:n].view(-1, H))
-        if step_mask is not None:
+        if splits[0] is not None:
             d_h.add_(d_h_held)
+        if splits[1] is not None:
             d_c.add_(d_c_held)
 
     peephole_grads = (None, None, None) if d_peephole is None else tuple(d_peephole.sum(1))
-    return (d_a, d_h, d_c, d_weight_hh, *peephole_grads, None, None, None)
+    return (d_a, d_h, d_c, d_weight_hh, *peephole_grads, None, None, None, None, None)
