@@ -158,41 +158,6 @@ def test_sequence_function_gradcheck(bias: bool, reverse: bool, masked: bool) ->
     assert torch.autograd.gradcheck(run, (x, h0, *values))
 
 
-def test_sequence_function_without_autograd_equals_it_with_autograd() -> None:
-    layer = _layer(num_layers=2, bidirectional=True)
-    x = leaf(T, B, I)
-    out, h_n = layer(x, lengths=[5, 1, 3])
-    with torch.no_grad():
-        out_ng, h_ng = layer(x, lengths=[5, 1, 3])
-    torch.testing.assert_close((out_ng, h_ng), (out.detach(), h_n.detach()))
-
-
-def test_sequence_function_backward_twice_with_retain_graph() -> None:
-    layer = _layer(bidirectional=True)
-    x = leaf(T, B, I)
-    out, _ = layer(x)
-    out.sum().backward(retain_graph=True)
-    first = layer.weight_hh_l0.grad.clone()
-    layer.zero_grad()
-    out.sum().backward()
-    torch.testing.assert_close(layer.weight_hh_l0.grad, first)
-
-
-def test_second_order_gradient_is_an_error() -> None:
-    layer = _layer()
-    x = leaf(T, B, I)
-    with pytest.raises(RuntimeError, match=r"GRU\(layer_norm=True\).*\(create_graph=True\)"):
-        torch.autograd.grad(layer(x)[0].sum(), x, create_graph=True)
-
-
-def test_output_changed_in_place_is_an_error_as_in_torch() -> None:
-    layer = _layer()
-    out, _ = layer(leaf(T, B, I))
-    out.mul_(2)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        out.sum().backward()
-
-
 @pytest.mark.parametrize(
     "config",
     [{"zoneout": 0.1}, {"force_loop": True, "zoneout": 0.1}],

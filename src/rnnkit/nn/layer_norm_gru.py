@@ -50,9 +50,12 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from rnnkit.nn.layer_norm_lstm import (
+    _CHUNK_ROWS,
+    _check_arguments,
     _normalize,
     _normalize_backward,
     _product,
+    _refuse_double_backward,
     _sigmoid_backward,
     _tanh_backward,
 )
@@ -99,14 +102,8 @@ def layer_norm_gru_sequence(
     Raises:
         ValueError: ``x`` and the state do not fit ``weight_ih``.
     """
+    _check_arguments("layer_norm_gru_sequence", x, state, params, 3)
     (h0,) = state
-    G, I = params["weight_ih"].shape
-    H = G // 3
-    if x.dim() != 3 or x.shape[2] != I or h0.shape != (x.shape[1], H):
-        raise ValueError(
-            f"Arguments `x` and `state` must be [T, B, {I}] and one [B, {H}] tensor for these "
-            f"parameters, got {list(x.shape)} and {list(h0.shape)}."
-        )
     # The input product of all steps at once, under autograd; its layer norm, gain and the
     # constant terms are applied inside the step, where their gradients are formed while the
     # step's tensors are in cache.
@@ -232,9 +229,6 @@ _SAVED = (
 )  # fmt: skip
 
 
-_CHUNK_ROWS = 1024  # rows (steps × batch) per product of the recurrent weight's gradient
-
-
 class _LayerNormGRUSequence(torch.autograd.Function):
     """Autograd node of :func:`layer_norm_gru_sequence`: one for all steps of a direction."""
 
@@ -271,14 +265,7 @@ class _LayerNormGRUSequence(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, d_out: Tensor | None, d_h_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():
-            # Under create_graph=True. The gradients below are not recorded, and
-            # once_differentiable would let them through as constants whenever the incoming
-            # gradients are constants (an objective's sum): a wrong second-order gradient.
-            raise RuntimeError(
-                "GRU(layer_norm=True) has a hand-written backward that is not differentiable: "
-                "a second-order gradient (create_graph=True) through it is not supported."
-            )
+        _refuse_double_backward("GRU(layer_norm=True)")
         tensors = ctx.saved_tensors
         saved = dict(zip(_SAVED, tensors[: len(_SAVED)], strict=True))
         return _backward(saved, tensors[len(_SAVED) :], ctx.reverse, d_out, d_h_n)

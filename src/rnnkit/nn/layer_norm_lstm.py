@@ -104,19 +104,8 @@ def layer_norm_lstm_sequence(
         ValueError: ``params`` holds ``weight_hr`` (a projection, which this function does
             not cover), or ``x`` and the state do not fit ``weight_ih``.
     """
-    if "weight_hr" in params:
-        raise ValueError(
-            "Argument `params` must not hold `weight_hr`: layer_norm_lstm_sequence covers "
-            "LSTMs without a projection (proj_size=0) only."
-        )
+    _check_arguments("layer_norm_lstm_sequence", x, state, params, 4)
     h0, c0 = state
-    G, I = params["weight_ih"].shape
-    H = G // 4
-    if x.dim() != 3 or x.shape[2] != I or h0.shape != (x.shape[1], H) or c0.shape != h0.shape:
-        raise ValueError(
-            f"Arguments `x` and `state` must be [T, B, {I}] and two [B, {H}] tensors for these "
-            f"parameters, got {list(x.shape)} and {list(h0.shape)}, {list(c0.shape)}."
-        )
     # The input product of all steps at once, under autograd; its layer norm, gain and the
     # constant terms are applied inside the step, where their gradients are formed while the
     # step's tensors are in cache.
@@ -147,6 +136,42 @@ def layer_norm_lstm_sequence(
     else:
         out, h_n, c_n, _, _ = _forward(*inputs, recurrent_mask, step_mask, reverse, keep=False)
     return out, (h_n, c_n)
+
+
+def _check_arguments(
+    name: str, x: Tensor, state: tuple[Tensor, ...], params: Params, gates: int
+) -> int:
+    """``H`` of a sequence function's ``params`` (``gates`` blocks in ``weight_ih``), after
+    refusing a projection and an ``x`` or state that does not fit; shared by
+    :func:`layer_norm_lstm_sequence`, :func:`rnnkit.nn.layer_norm_gru.layer_norm_gru_sequence`
+    and :func:`rnnkit.nn.lstm_sequence.lstm_sequence` (``name`` names it in the message)."""
+    if "weight_hr" in params:
+        raise ValueError(
+            f"Argument `params` must not hold `weight_hr`: {name} covers LSTMs without a "
+            "projection (proj_size=0) only."
+        )
+    G, I = params["weight_ih"].shape
+    H = G // gates
+    if x.dim() != 3 or x.shape[2] != I or any(s.shape != (x.shape[1], H) for s in state):
+        tensors = f"one [B, {H}] tensor" if len(state) == 1 else f"two [B, {H}] tensors"
+        raise ValueError(
+            f"Arguments `x` and `state` must be [T, B, {I}] and {tensors} for these "
+            f"parameters, got {list(x.shape)} and "
+            f"{', '.join(str(list(s.shape)) for s in state)}."
+        )
+    return H
+
+
+def _refuse_double_backward(what: str) -> None:
+    """Raise under ``create_graph=True``, where a hand-written backward runs with grad mode
+    on: its gradients are not recorded, and ``once_differentiable`` would let them through as
+    constants whenever the incoming gradients are constants (an objective's sum), giving a
+    wrong second-order gradient."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{what} has a hand-written backward that is not differentiable: a second-order "
+            "gradient (create_graph=True) through it is not supported."
+        )
 
 
 def _product(a: Tensor, weight: Tensor) -> Tensor:
@@ -363,14 +388,7 @@ class _LayerNormLSTMSequence(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, d_out: Tensor | None, d_h_n: Tensor | None, d_c_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():
-            # Under create_graph=True. The gradients below are not recorded, and
-            # once_differentiable would let them through as constants whenever the incoming
-            # gradients are constants (an objective's sum): a wrong second-order gradient.
-            raise RuntimeError(
-                "LSTM(layer_norm=True) has a hand-written backward that is not differentiable: "
-                "a second-order gradient (create_graph=True) through it is not supported."
-            )
+        _refuse_double_backward("LSTM(layer_norm=True)")
         tensors = ctx.saved_tensors
         saved = dict(zip(_SAVED, tensors[: len(_SAVED)], strict=True))
         return _backward(saved, tensors[len(_SAVED) :], ctx.reverse, d_out, d_h_n, d_c_n)

@@ -49,7 +49,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
-from rnnkit.nn.layer_norm_lstm import _product, _sigmoid_backward, _tanh_backward
+from rnnkit.nn.layer_norm_lstm import (
+    _CHUNK_ROWS,
+    _check_arguments,
+    _product,
+    _refuse_double_backward,
+    _sigmoid_backward,
+    _tanh_backward,
+)
 
 __all__ = ["lstm_sequence"]
 
@@ -102,19 +109,8 @@ def lstm_sequence(
         ValueError: ``params`` holds ``weight_hr`` (a projection, which this function does
             not cover), or ``x`` and the state do not fit ``weight_ih``.
     """
-    if "weight_hr" in params:
-        raise ValueError(
-            "Argument `params` must not hold `weight_hr`: lstm_sequence covers LSTMs without "
-            "a projection (proj_size=0) only."
-        )
+    _check_arguments("lstm_sequence", x, state, params, 4)
     h0, c0 = state
-    G, I = params["weight_ih"].shape
-    H = G // 4
-    if x.dim() != 3 or x.shape[2] != I or h0.shape != (x.shape[1], H) or c0.shape != h0.shape:
-        raise ValueError(
-            f"Arguments `x` and `state` must be [T, B, {I}] and two [B, {H}] tensors for these "
-            f"parameters, got {list(x.shape)} and {list(h0.shape)}, {list(c0.shape)}."
-        )
     bias = params.get("bias_ih")
     if "bias_hh" in params:
         bias = params["bias_hh"] if bias is None else bias + params["bias_hh"]
@@ -212,9 +208,6 @@ _SAVED = (
 )  # fmt: skip
 
 
-_CHUNK_ROWS = 1024  # rows (steps × batch) per product of the recurrent weight's gradient
-
-
 class _LSTMSequence(torch.autograd.Function):
     """Autograd node of :func:`lstm_sequence`: one for all steps of a direction."""
 
@@ -257,15 +250,7 @@ class _LSTMSequence(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, d_out: Tensor | None, d_h_n: Tensor | None, d_c_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():
-            # Under create_graph=True. The gradients below are not recorded, and
-            # once_differentiable would let them through as constants whenever the incoming
-            # gradients are constants (an objective's sum): a wrong second-order gradient.
-            raise RuntimeError(
-                "LSTM's sequence function has a hand-written backward that is not "
-                "differentiable: a second-order gradient (create_graph=True) through it is not "
-                "supported."
-            )
+        _refuse_double_backward("LSTM's sequence function")
         saved: dict[str, Tensor | float | None] = dict(
             zip(_SAVED, ctx.saved_tensors, strict=True)
         )
