@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -429,6 +430,20 @@ def test_bf16_on_a_cpu_without_bfloat16_units_trains_emulated_and_says_so(
     assert err.count("Note: this CPU has no bfloat16 units") == 1  # the bf16 run, once
     assert runs["bf16"] == pytest.approx(runs["fp32"], rel=2e-2)
     assert runs["bf16"] != runs["fp32"]
+
+
+def test_native_bf16_answers_for_the_trainer_s_devices_and_refuses_others() -> None:
+    from rnnkit.train import native_bf16
+
+    # on the CPU it is oneDNN's own check: AVX512-BF16 or AMX in the processor's flags
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and torch.backends.mkldnn.is_available():
+        flags = cpuinfo.read_text(encoding="utf-8").split()
+        assert native_bf16("cpu") == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert native_bf16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    with pytest.raises(ValueError, match=r"^Argument `device_type` must be 'cpu' or 'cuda', "
+                                         r"got 'mps'\.$"):
+        native_bf16("mps")
 
 
 def test_emulated_bf16_runs_lstm_products_in_bfloat16_and_restores_onednn(monkeypatch) -> None:

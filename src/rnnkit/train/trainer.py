@@ -265,18 +265,24 @@ def native_bf16(device_type: str = "cpu") -> bool:
     trains faster than float32; without them bfloat16 is emulated, the oneDNN recurrent
     kernels refuse it, and :func:`training_precision` runs it on torch's own kernels, far
     slower (a 2×256 LSTM's forward and backward at batch 32, T=50: 28 times the float32
-    time on an AVX2 CPU). On a GPU, what ``torch.cuda.is_bf16_supported`` says; elsewhere ``True``.
+    time on an AVX2 CPU). On a GPU, what ``torch.cuda.is_bf16_supported`` says.
+
+    Raises:
+        ValueError: ``device_type`` is neither ``"cpu"`` nor ``"cuda"`` (the devices the
+            trainer runs on).
 
     Example:
-        >>> isinstance(native_bf16("cpu"), bool)
-        True
+        >>> native_bf16("tpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `device_type` must be 'cpu' or 'cuda', got 'tpu'.
     """
     if device_type == "cpu":
         return bool(torch.backends.mkldnn.is_available()
                     and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if device_type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return True
+    raise ValueError(f"Argument `device_type` must be 'cpu' or 'cuda', got {device_type!r}.")
 
 
 #: The training precisions :func:`training_precision` knows.
